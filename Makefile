@@ -1,0 +1,67 @@
+# Ledgerline: the two commands a newcomer needs are `make demo` (the main job) and `make test` (all tests).
+# Both set up whatever is missing first: Python packages, the Kafka broker's jars, PostgreSQL.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE ?= .state
+PACKAGES := contracts servicekit services/ledger services/invoicing services/factoring-gateway \
+            services/financing-gateway simulators cli
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
+PYTEST_ARGS ?=
+N ?= 50000
+
+.PHONY: setup python kafka-jars postgres up down status test test-unit demo bench bench-ledger lint top asyncapi clean
+
+setup: python kafka-jars postgres ## venv with every package (editable), Kafka jars, PostgreSQL with roles
+
+python: $(VENV)/.installed
+$(VENV)/.installed: $(PYPROJECTS) requirements/dev.txt requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements/constraints.txt -r requirements/dev.txt $(addprefix -e ,$(PACKAGES))
+	@touch $@
+
+kafka-jars:
+	@bash infra/kafka/kafka.sh fetch
+
+postgres: python
+	@bash infra/postgres/postgres.sh provision
+
+up: setup ## broker, database, services and simulators as background processes; waits for /readyz
+	$(BIN)/ledgerline stack up
+
+down: ## stops everything `up` started, broker and database included
+	@test -x $(BIN)/ledgerline && $(BIN)/ledgerline stack down || true
+
+status:
+	$(BIN)/ledgerline stack status
+
+test: setup ## every test, against a real Kafka broker and PostgreSQL that the test session starts itself
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: python ## only the fast tests that need neither Kafka nor PostgreSQL
+	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)
+
+demo: setup ## the main job: the whole stack on real Kafka and PostgreSQL, a scripted story end to end
+	$(BIN)/ledgerline demo
+
+bench: setup ## end-to-end benchmark (N invoices through the factoring lifecycle), results in bench/results/
+	$(BIN)/python -m bench.e2e --invoices $(N)
+
+bench-ledger: setup ## ledger-only benchmark against the raw COPY ceiling
+	$(BIN)/python -m bench.ledger --commands $(N)
+
+top: ## live throughput, lag and backlog per service
+	$(BIN)/ledgerline status --watch
+
+lint: python
+	$(BIN)/ruff check .
+	$(BIN)/mypy contracts/src servicekit/src services/*/src simulators/src cli/src
+
+asyncapi: python ## regenerate docs/asyncapi/*.json from the code
+	$(BIN)/python -m ledgerline_cli.asyncapi_docs write
+
+clean: down
+	rm -rf $(STATE) $(VENV) infra/kafka/libs

@@ -1,0 +1,1 @@
+"""Ledgerline's operator tooling: the `ledgerline` command and the local stack runner."""

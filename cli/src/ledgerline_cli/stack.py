@@ -1,0 +1,246 @@
+"""Runs the whole stack locally as plain processes: broker, database, the four services and the simulators.
+
+`up` starts what is not running and waits until every service answers `/readyz`; `down` stops everything it
+started, broker and database included. Pids and logs live in the state folder (default `<repo>/.state`).
+Tests use the same class on their own ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .kafka_admin import ensure_topics
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    command: list[str]
+    port: int
+    env: dict[str, str]
+    migrate: list[str] | None = None
+
+
+def _secrets(state: Path) -> dict[str, str]:
+    path = state / "secrets.env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                values[key] = value
+    return values
+
+
+class Stack:
+    SERVICES = ("ledger", "invoicing", "factoring-gateway", "financing-gateway")
+    SIMULATORS = ("abc-factoring-simulator", "fjord-invoice-sale-simulator", "buffer-simulator")
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        port_base: int = 8100,
+        bootstrap: str = "127.0.0.1:9092",
+        extra_env: Mapping[str, str] | None = None,
+        instance: str = "1",
+    ) -> None:
+        self.state = Path(state_dir or os.environ.get("LEDGERLINE_STATE_DIR", REPO / ".state"))
+        self.port_base = port_base
+        self.bootstrap = bootstrap
+        self.extra_env = dict(extra_env or {})
+        self.instance = instance
+        self.bin = Path(sys.executable).parent
+
+    # --- what runs ------------------------------------------------------------------------------------------------
+    def specs(self) -> dict[str, ProcessSpec]:
+        secrets = _secrets(self.state)
+        common = {
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+        def service(name: str, prefix: str, offset: int, db_secret: str) -> ProcessSpec:
+            env = {
+                **common,
+                f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                f"{prefix}_HTTP_PORT": str(self.port_base + offset),
+                f"{prefix}_INSTANCE_ID": self.instance,
+                f"{prefix}_DB_PASSWORD": secrets.get(db_secret, ""),
+            }
+            exe = str(self.bin / f"ledgerline-{name}")
+            return ProcessSpec(name, [exe, "serve"], self.port_base + offset, env, [exe, "migrate"])
+
+        def simulator(name: str, offset: int) -> ProcessSpec:
+            env = {
+                **common,
+                "SIMULATOR_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "SIMULATOR_HTTP_PORT": str(self.port_base + offset),
+            }
+            return ProcessSpec(
+                name,
+                [str(self.bin / "ledgerline-simulator"), name.removesuffix("-simulator")],
+                self.port_base + offset,
+                env,
+            )
+
+        specs = [
+            service("ledger", "LEDGER", 1, "LEDGERLINE_PG_LEDGER_PASSWORD"),
+            service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD"),
+            service("factoring-gateway", "FACTORING", 3, "LEDGERLINE_PG_FACTORING_GATEWAY_PASSWORD"),
+            service("financing-gateway", "FINANCING", 4, "LEDGERLINE_PG_FINANCING_GATEWAY_PASSWORD"),
+            simulator("abc-factoring-simulator", 11),
+            simulator("fjord-invoice-sale-simulator", 12),
+            simulator("buffer-simulator", 13),
+        ]
+        return {s.name: s for s in specs}
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.specs()[name].port}"
+
+    # --- infrastructure -------------------------------------------------------------------------------------------
+    def infra_up(self) -> None:
+        env = {**os.environ, "LEDGERLINE_STATE_DIR": str(self.state)}
+        subprocess.run(["bash", str(REPO / "infra/postgres/postgres.sh"), "provision"], check=True, env=env)
+        subprocess.run(["bash", str(REPO / "infra/kafka/kafka.sh"), "start"], check=True, env=env)
+        replication = int(os.environ.get("LEDGERLINE_TOPIC_REPLICATION", "1"))
+        asyncio.run(ensure_topics(self.bootstrap, replication=replication))
+
+    def infra_down(self) -> None:
+        env = {**os.environ, "LEDGERLINE_STATE_DIR": str(self.state)}
+        subprocess.run(["bash", str(REPO / "infra/kafka/kafka.sh"), "stop"], check=False, env=env)
+        subprocess.run(["bash", str(REPO / "infra/postgres/postgres.sh"), "stop"], check=False, env=env)
+
+    def migrate(self, names: Iterable[str] | None = None) -> None:
+        for spec in self.specs().values():
+            if spec.migrate and (names is None or spec.name in names):
+                subprocess.run(spec.migrate, check=True, env={**os.environ, **spec.env})
+
+    # --- processes ------------------------------------------------------------------------------------------------
+    def _pidfile(self, name: str) -> Path:
+        return self.state / "pids" / f"{name}-{self.port_base}.pid"
+
+    def logfile(self, name: str) -> Path:
+        return self.state / "logs" / f"{name}-{self.port_base}.log"
+
+    def pid(self, name: str) -> int | None:
+        path = self._pidfile(name)
+        if not path.exists():
+            return None
+        pid = int(path.read_text())
+        if not _alive(pid):
+            path.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def start(self, name: str) -> int:
+        if (pid := self.pid(name)) is not None:
+            return pid
+        spec = self.specs()[name]
+        (self.state / "pids").mkdir(parents=True, exist_ok=True)
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        log = self.logfile(name).open("ab")
+        process = subprocess.Popen(
+            spec.command,
+            env={**os.environ, **spec.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._pidfile(name).write_text(str(process.pid))
+        return process.pid
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kills a process without ceremony (chaos tests): SIGKILL leaves no chance to clean up."""
+        if (pid := self.pid(name)) is not None:
+            os.kill(pid, sig)
+            if sig == signal.SIGKILL:
+                _wait_gone(pid, 10)
+                self._pidfile(name).unlink(missing_ok=True)
+
+    def stop(self, name: str, timeout: float = 30.0) -> None:
+        pid = self.pid(name)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, timeout):
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 5)
+        self._pidfile(name).unlink(missing_ok=True)
+
+    def wait_ready(self, names: Iterable[str], timeout: float = 60.0) -> dict[str, float]:
+        """Waits until each process answers /readyz; returns seconds until each was ready."""
+        started = time.monotonic()
+        pending = set(names)
+        ready_after: dict[str, float] = {}
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name in sorted(pending):
+                    if self.pid(name) is None:
+                        tail = (
+                            self.logfile(name).read_text(errors="replace")[-3000:]
+                            if self.logfile(name).exists()
+                            else ""
+                        )
+                        raise RuntimeError(f"{name} exited while starting; log tail:\n{tail}")
+                    try:
+                        if client.get(f"{self.url(name)}/readyz").status_code == 200:
+                            pending.discard(name)
+                            ready_after[name] = time.monotonic() - started
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() - started > timeout:
+                    raise TimeoutError(f"not ready after {timeout:.0f} s: {sorted(pending)}")
+                if pending:
+                    time.sleep(0.2)
+        return ready_after
+
+    def up(self, names: Iterable[str] | None = None, infra: bool = True) -> dict[str, float]:
+        names = list(names or self.SERVICES)
+        if infra:
+            self.infra_up()
+        self.migrate(names)
+        for name in names:
+            self.start(name)
+        return self.wait_ready(names)
+
+    def down(self, names: Iterable[str] | None = None, infra: bool = True) -> None:
+        for name in list(names or (*self.SERVICES, *self.SIMULATORS)):
+            self.stop(name)
+        if infra:
+            self.infra_down()
+
+    def running(self) -> dict[str, int]:
+        return {name: pid for name in self.specs() if (pid := self.pid(name)) is not None}
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # reap our own exited child first: a zombie answers kill 0
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False

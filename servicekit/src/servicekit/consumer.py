@@ -1,0 +1,322 @@
+"""Reliable batch consumption: each consumer is a FastStream batch subscriber wired the same way.
+
+Per batch of records:
+1. Each record is decoded against the topic's catalogue. One that cannot be decoded (not JSON, wrong schema,
+   unknown version, too large) goes straight to the consumer's dead-letter topic with the reason and its
+   original bytes; the rest carry on.
+2. The handler takes the decoded records in one call: one transaction, idempotent through the inbox.
+3. If the handler fails because the database or broker is away, the same batch is retried with backoff; after
+   `transient_window` the records are handed back to Kafka (seek) so polling continues, and retried again.
+   Nothing is skipped, nothing dead-lettered for an outage.
+4. If it fails for any other reason, the batch is split and each record retried alone, so one poison record
+   cannot hold the others back; a record that fails `max_attempts` times is dead-lettered.
+5. Only then are the offsets committed (AckPolicy.MANUAL: never before the effect is durable, and never on
+   cancellation at shutdown: the records are simply delivered again and deduplicated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiokafka.errors import CommitFailedError, KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
+from ledgerline_contracts.operations import DeadLetter
+from ledgerline_contracts.topics import Topic, dead_letters
+
+from . import metrics
+from .errors import is_transient
+from .logging import bound_contextvars, get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One decoded record with where it came from."""
+
+    message: Message
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    headers: dict[str, str]
+
+
+class BatchHandler(Protocol):
+    async def __call__(self, deliveries: Sequence[Delivery], /) -> None: ...
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer: which topic, which group, which messages it understands and who handles them."""
+
+    topic: Topic
+    group: str
+    catalogue: Catalogue
+    handler: BatchHandler
+    description: str
+    max_batch: int | None = None
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 3
+    poison_backoff: float = 0.2
+    transient_backoff_max: float = 5.0
+    transient_window: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+
+
+def _records(message: KafkaMessage) -> list[_Record]:
+    raw = message.raw_message
+    records = raw if isinstance(raw, (tuple, list)) else (raw,)
+    return [
+        _Record(
+            r.topic,
+            r.partition,
+            r.offset,
+            r.key,
+            r.value,
+            {k: v.decode(errors="replace") for k, v in (r.headers or ())},
+        )
+        for r in records
+    ]
+
+
+def _record_of(delivery: Delivery) -> _Record:
+    return _Record(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.raw, delivery.headers)
+
+
+class DeadLetterPublisher:
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
+        self._broker = broker
+        self._service = service
+
+    async def send(self, group: str, record: _Record, kind: str, error: str, attempts: int, first: datetime) -> None:
+        letter = DeadLetter(
+            consumer_group=group,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+            value_b64=base64.b64encode(record.value).decode() if record.value is not None else None,
+            headers=record.headers,
+            error_kind=kind,  # type: ignore[arg-type]
+            error=error[:4000],
+            attempts=attempts,
+            first_failed_at=first,
+            last_failed_at=datetime.now(UTC),
+        )
+        # Awaited: the offset is committed only once the dead letter is safely in Kafka.
+        await self._broker.publish(letter.to_bytes(), dead_letters(group).name, key=record.key)
+        metrics.dead_letters.labels(self._service, group, record.topic, kind).inc()
+        log.warning(
+            "dead-lettered a record",
+            consumer=group,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            kind=kind,
+            error=error[:500],
+            attempts=attempts,
+        )
+
+
+class BatchProcessor:
+    """Runs one subscription's batches through decode, handler, retries and dead letters."""
+
+    def __init__(
+        self, subscription: Subscription, dead_letter: DeadLetterPublisher, service: str, policy: RetryPolicy
+    ) -> None:
+        self.subscription = subscription
+        self._dead_letter = dead_letter
+        self._service = service
+        self._policy = policy
+
+    async def process(self, message: KafkaMessage) -> None:
+        records = _records(message)
+        group = self.subscription.group
+        metrics.messages_consumed.labels(self._service, group, self.subscription.topic.name).inc(len(records))
+        started = time.perf_counter()
+        deliveries: list[Delivery] = []
+        for record in records:
+            try:
+                decoded = self.subscription.catalogue.decode(record.value)
+            except UndecodableMessage as error:
+                await self._dead_letter.send(group, record, "undecodable", error.reason, 1, datetime.now(UTC))
+                continue
+            deliveries.append(
+                Delivery(
+                    decoded,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value or b"",
+                    record.headers,
+                )
+            )
+        if deliveries:
+            await self._handle(deliveries)
+        metrics.batch_seconds.labels(self._service, group).observe(time.perf_counter() - started)
+        metrics.batch_size.labels(self._service, group).observe(len(records))
+        metrics.messages_handled.labels(self._service, group, self.subscription.topic.name).inc(len(records))
+        await self._commit(message)
+
+    async def _handle(self, deliveries: list[Delivery]) -> None:
+        try:
+            await self._with_transient_retry(deliveries)
+        except _Suspect as suspect:
+            if len(deliveries) == 1:
+                await self._give_up_or_retry_alone(deliveries[0], suspect.error)
+                return
+            log.warning(
+                "batch failed, retrying its records one by one",
+                consumer=self.subscription.group,
+                size=len(deliveries),
+                error=repr(suspect.error),
+            )
+            for delivery in deliveries:
+                try:
+                    await self._with_transient_retry([delivery])
+                except _Suspect as alone:
+                    await self._give_up_or_retry_alone(delivery, alone.error)
+
+    async def _give_up_or_retry_alone(self, delivery: Delivery, error: BaseException) -> None:
+        first_failed = datetime.now(UTC)
+        attempts = 1
+        while attempts < self._policy.max_attempts:
+            metrics.retries.labels(self._service, self.subscription.group, "poison").inc()
+            await asyncio.sleep(self._policy.poison_backoff * attempts)
+            attempts += 1
+            try:
+                await self._with_transient_retry([delivery])
+                return
+            except _Suspect as again:
+                error = again.error
+        await self._dead_letter.send(
+            self.subscription.group,
+            _record_of(delivery),
+            "handler_error",
+            f"{type(error).__name__}: {error}",
+            attempts,
+            first_failed,
+        )
+
+    async def _with_transient_retry(self, deliveries: Sequence[Delivery]) -> None:
+        """Calls the handler; retries while the infrastructure is failing; raises _Suspect otherwise."""
+        backoff = 0.1
+        deadline = time.monotonic() + self._policy.transient_window
+        while True:
+            try:
+                first = deliveries[0].message
+                with bound_contextvars(
+                    client_id=getattr(first, "client_id", None), correlation_id=first.correlation_id
+                ):
+                    await self.subscription.handler(deliveries)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                metrics.handler_errors.labels(self._service, self.subscription.group, type(error).__name__).inc()
+                if not is_transient(error):
+                    log.warning("handler failed", consumer=self.subscription.group, error=repr(error), exc_info=error)
+                    raise _Suspect(error) from error
+                if time.monotonic() > deadline:
+                    raise _HandBack(error) from error
+                metrics.retries.labels(self._service, self.subscription.group, "transient").inc()
+                log.warning(
+                    "infrastructure unavailable, retrying",
+                    consumer=self.subscription.group,
+                    error=repr(error),
+                    backoff_s=backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._policy.transient_backoff_max)
+
+    async def _commit(self, message: KafkaMessage) -> None:
+        try:
+            await message.ack()
+        except (CommitFailedError, KafkaError) as error:
+            # The partitions moved to another instance (rebalance) or the broker is away: the records come again
+            # and the inbox drops them. Losing a commit costs a duplicate, never a message.
+            metrics.offset_commit_failures.labels(self._service, self.subscription.group).inc()
+            log.warning(
+                "offset commit failed; records will be redelivered", consumer=self.subscription.group, error=repr(error)
+            )
+
+
+class _Suspect(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+class _HandBack(Exception):
+    """The infrastructure stayed away for the whole retry window: give the records back to Kafka."""
+
+
+def attach(
+    broker: KafkaBroker,
+    subscription: Subscription,
+    *,
+    service: str,
+    dead_letter: DeadLetterPublisher,
+    policy: RetryPolicy,
+    batch_size: int,
+    batch_timeout_ms: int,
+) -> BatchProcessor:
+    """Registers the subscription on the broker as a manual-ack batch subscriber."""
+    processor = BatchProcessor(subscription, dead_letter, service, policy)
+
+    async def keep_raw(message: KafkaMessage) -> None:
+        return None  # bodies are decoded per record by the catalogue, so one bad record cannot fail the batch
+
+    async def consume(message: KafkaMessage) -> None:
+        try:
+            await processor.process(message)
+        except asyncio.CancelledError:
+            raise  # shutdown: nothing committed, the records come again
+        except Exception as error:
+            # Whatever escaped (a long outage, a dead letter that could not be written): rewind, so the
+            # consumer's position never passes records whose effect is not durable.
+            log.error("batch not done; rewinding to redeliver it", consumer=subscription.group, error=repr(error))
+            await message.nack()
+            await asyncio.sleep(1.0)
+
+    consume.__name__ = f"consume_{subscription.topic.name.replace('.', '_').replace('-', '_')}"
+    broker.subscriber(
+        subscription.topic.name,
+        group_id=subscription.group,
+        batch=True,
+        max_records=subscription.max_batch or batch_size,
+        batch_timeout_ms=batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        decoder=keep_raw,
+        include_in_schema=False,
+        max_poll_interval_ms=5 * 60 * 1000,
+    )(consume)
+    return processor
+
+
+Handler = Callable[[Sequence[Delivery]], Awaitable[None]]

@@ -1,0 +1,164 @@
+"""Database plumbing: the engine, the plumbing tables every service has, and the unit of work.
+
+A unit of work is one transaction. Everything a handler changes, the inbox rows that mark its messages as
+handled, and the outbox rows of the events it causes commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import Any, Self
+
+import asyncpg
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ledgerline_contracts.messages import Message
+from ledgerline_contracts.topics import Topic
+
+from .settings import ServiceSettings
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": f"{settings.service_name}-{settings.instance_id}"}},
+    )
+
+
+def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The outbox and inbox tables, added to a service's own metadata (and so to its own migrations)."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column("topic", Text, nullable=False),
+        Column("message_key", LargeBinary, nullable=True),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("message_key", Text, primary_key=True),
+        Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    Index("inbox_handled_at", inbox.c.handled_at)
+    return outbox, inbox
+
+
+class OutboxSignal:
+    """Wakes the relay as soon as a unit of work committed outbox rows, instead of waiting for its next poll."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+
+def _key_bytes(key: str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return key.encode()
+
+
+class UnitOfWork:
+    """One transaction: `async with UnitOfWork(engine) as uow:` commits on success, rolls back on error."""
+
+    def __init__(self, engine: AsyncEngine, signal: OutboxSignal | None = None) -> None:
+        self._engine = engine
+        self._signal = signal
+        self._outbox: list[tuple[str, bytes | None, bytes]] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self.connection: AsyncConnection
+
+    async def __aenter__(self) -> Self:
+        self.connection = await self._engine.connect()
+        await self.connection.begin()
+        self._outbox = []
+        self._after_commit = []
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                await self._flush_outbox()
+                await self.connection.commit()
+                if self._outbox and self._signal is not None:
+                    self._signal.notify()
+                for callback in self._after_commit:
+                    callback()
+            else:
+                await self.connection.rollback()
+        finally:
+            await self.connection.close()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Runs `callback` only if the transaction commits (e.g. counting what was really done)."""
+        self._after_commit.append(callback)
+
+    def publish(self, topic: Topic | str, message: Message, key: str | bytes | None) -> None:
+        """Queue an event to be relayed to Kafka if, and only if, this transaction commits."""
+        name = topic.name if isinstance(topic, Topic) else topic
+        self._outbox.append((name, _key_bytes(key), message.to_bytes()))
+
+    async def driver(self) -> asyncpg.Connection:
+        """The asyncpg connection inside this transaction, for COPY and array-parameter statements."""
+        raw = await self.connection.get_raw_connection()
+        return raw.driver_connection  # type: ignore[return-value]
+
+    async def claim(self, consumer: str, keys: Iterable[str]) -> set[str]:
+        """Marks message keys as handled by `consumer`; returns those not handled before.
+
+        Concurrent claims of the same key (two instances during a rebalance) serialise on the primary key:
+        the second waits for the first transaction and then sees the key as taken.
+        """
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return set()
+        connection = await self.driver()
+        rows = await connection.fetch(
+            "INSERT INTO inbox (consumer, message_key) SELECT $1, unnest($2::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING message_key",
+            consumer,
+            keys,
+        )
+        return {row[0] for row in rows}
+
+    async def _flush_outbox(self) -> None:
+        if not self._outbox:
+            return
+        connection = await self.driver()
+        await connection.copy_records_to_table(
+            "outbox", records=self._outbox, columns=["topic", "message_key", "payload"]
+        )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

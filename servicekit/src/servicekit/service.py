@@ -1,0 +1,219 @@
+"""A Ledgerline service, assembled the same way four times.
+
+Kafka consumers and the outbox relay run inside an ASGI app (Starlette) that also serves `/healthz`, `/readyz`,
+`/metrics`, `/asyncapi.json` and the service's own read-only queries; uvicorn runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ledgerline_contracts.topics import Topic
+
+from . import metrics
+from .asyncapi import Publication, asyncapi_document
+from .broker import make_broker
+from .consumer import BatchProcessor, DeadLetterPublisher, RetryPolicy, Subscription, attach
+from .db import OutboxSignal, UnitOfWork, create_engine, ping
+from .http import BadRequest, JSONResponse, error_response
+from .logging import configure_logging, get_logger
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = get_logger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+class Service:
+    def __init__(self, settings: ServiceSettings, *, title: str, description: str, version: str = "1.0.0") -> None:
+        self.settings = settings
+        self.title = title
+        self.description = description
+        self.version = version
+        self.engine = create_engine(settings)
+        self.signal = OutboxSignal()
+        self.broker = make_broker(settings)
+        self.dead_letter = DeadLetterPublisher(self.broker, settings.service_name)
+        self.relay = OutboxRelay(
+            self.engine,
+            self._publish_raw,
+            service=settings.service_name,
+            signal=self.signal,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        self.retry_policy = RetryPolicy(max_attempts=settings.consumer_max_attempts)
+        self.subscriptions: list[Subscription] = []
+        self.processors: list[BatchProcessor] = []
+        self.publications: list[Publication] = []
+        self.routes: list[BaseRoute] = []
+        self.background: list[BackgroundTask] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # --- declaration ----------------------------------------------------------------------------------------------
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.signal)
+
+    def subscribe(self, subscription: Subscription) -> None:
+        self.subscriptions.append(subscription)
+        self.processors.append(
+            attach(
+                self.broker,
+                subscription,
+                service=self.settings.service_name,
+                dead_letter=self.dead_letter,
+                policy=self.retry_policy,
+                batch_size=self.settings.consumer_batch_size,
+                batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            )
+        )
+
+    def publishes(self, topic: Topic, models: Sequence[Any], description: str) -> None:
+        self.publications.append(Publication(topic, list(models), description))
+
+    def get(self, path: str, endpoint: Callable[[Request], Awaitable[Any]]) -> None:
+        """A read-only JSON query; a BadRequest raised inside becomes a 4xx with its reason."""
+
+        async def handle(request: Request) -> Response:
+            try:
+                result = await endpoint(request)
+            except BadRequest as error:
+                return error_response(error.reason, error.status)
+            return result if isinstance(result, Response) else JSONResponse(result)
+
+        self.routes.append(Route(path, handle, methods=["GET"]))
+
+    def run_in_background(self, task: BackgroundTask) -> None:
+        self.background.append(task)
+
+    def asyncapi(self) -> dict[str, Any]:
+        return asyncapi_document(
+            title=self.title,
+            version=self.version,
+            description=self.description,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            subscriptions=self.subscriptions,
+            publications=self.publications,
+        )
+
+    # --- running --------------------------------------------------------------------------------------------------
+    async def _publish_raw(self, topic: str, key: bytes | None, payload: bytes) -> asyncio.Future[Any]:
+        return await self.broker.publish(
+            payload, topic, key=key, headers={"content-type": "application/json"}, no_confirm=True
+        )
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self._tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
+        self._tasks.append(asyncio.create_task(self._watch_lag(), name="lag-monitor"))
+        self._tasks += [
+            asyncio.create_task(task(), name=getattr(task, "__name__", "background")) for task in self.background
+        ]
+        self._started = True
+        log.info("service started", subscriptions=[s.topic.name for s in self.subscriptions])
+
+    async def stop(self) -> None:
+        self._started = False
+        # Consumers first (in-flight batches finish or are cancelled uncommitted), then the relay drains.
+        await self.broker.stop()
+        self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.engine.dispose()
+        log.info("service stopped")
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            for subscriber in self.broker.subscribers:
+                consumer = getattr(subscriber, "consumer", None)
+                if consumer is None:
+                    continue
+                group = getattr(subscriber, "group_id", "") or ""
+                for partition in consumer.assignment():
+                    highwater = consumer.highwater(partition)
+                    if highwater is None:
+                        continue
+                    with contextlib.suppress(Exception):
+                        position = await consumer.position(partition)
+                        metrics.consumer_lag.labels(
+                            self.settings.service_name, group, partition.topic, str(partition.partition)
+                        ).set(max(highwater - position, 0))
+
+    async def ready(self) -> tuple[bool, dict[str, str]]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping(self.engine), 3.0)
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"unreachable: {error!r}"
+        try:
+            ok = await self.broker.ping(timeout=3.0)
+            checks["kafka"] = "ok" if ok else "unreachable"
+        except Exception as error:
+            checks["kafka"] = f"unreachable: {error!r}"
+        checks["consumers"] = "running" if self._started else "not started"
+        return all(v in ("ok", "running") for v in checks.values()), checks
+
+    def asgi_app(self) -> Starlette:
+        async def healthz(_: Request) -> Response:
+            return JSONResponse({"status": "up", "service": self.settings.service_name})
+
+        async def readyz(_: Request) -> Response:
+            ok, checks = await self.ready()
+            return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+        async def metrics_endpoint(_: Request) -> Response:
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+        async def asyncapi_json(_: Request) -> Response:
+            return JSONResponse(self.asyncapi())
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            return PlainTextResponse("not found", status_code=404)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        routes: list[BaseRoute] = [
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            Route("/asyncapi.json", asyncapi_json),
+            *self.routes,
+        ]
+        return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+
+    def run(self) -> None:
+        configure_logging(self.settings.service_name, self.settings.log_level, self.settings.log_json)
+        config = uvicorn.Config(
+            self.asgi_app(),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            loop="uvloop",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=25,
+        )
+        uvicorn.Server(config).run()

@@ -1,0 +1,52 @@
+"""Settings every service shares; each service subclasses with its own env prefix (e.g. LEDGER_)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    instance_id: str = Field(default="1", description="Distinguishes instances of one service in logs and metrics.")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_linger_ms: int = 5
+    kafka_compression: str | None = None
+
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "ledgerline"
+    db_user: str = "ledgerline"
+    db_password: SecretStr | None = None
+    db_pool_size: int = 10
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    consumer_batch_size: int = Field(default=500, description="Most records one handler call (one transaction) takes.")
+    consumer_batch_timeout_ms: int = 50
+    consumer_max_attempts: int = Field(default=3, description="Attempts before a failing message is dead-lettered.")
+    outbox_batch_size: int = 1000
+    outbox_poll_seconds: float = 0.5
+
+    @property
+    def database_url(self) -> URL:
+        return URL.create(
+            "postgresql+asyncpg",
+            username=self.db_user,
+            password=self.db_password.get_secret_value() if self.db_password else None,
+            host=self.db_host,
+            port=self.db_port,
+            database=self.db_name,
+        )

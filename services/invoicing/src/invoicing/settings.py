@@ -1,0 +1,12 @@
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+
+class InvoicingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INVOICING_", extra="ignore")
+
+    service_name: str = "invoicing"
+    db_name: str = "ledgerline_invoicing"
+    db_user: str = "ledgerline_invoicing"
+    http_port: int = 8102

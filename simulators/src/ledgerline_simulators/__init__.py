@@ -1,0 +1,1 @@
+"""Provider simulators: what a provider's system does on its topics, runnable, for tests, demo and benchmark."""

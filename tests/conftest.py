@@ -1,0 +1,52 @@
+"""Session fixtures: a real Kafka broker and PostgreSQL, started by the project's own scripts.
+
+Nothing here is skipped when they are missing: if the broker or the database cannot start, the tests that
+need them fail, loudly. Services run as real processes on their own ports (base 18100), so a stack started
+with `make up` (base 8100) does not get in the way.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from ledgerline_cli.bus import Bus
+from ledgerline_cli.stack import Stack
+
+TEST_PORT_BASE = int(os.environ.get("LEDGERLINE_TEST_PORT_BASE", "18100"))
+BOOTSTRAP = os.environ.get("LEDGERLINE_KAFKA", "127.0.0.1:9092")
+
+
+@pytest.fixture(scope="session")
+def infra() -> Stack:
+    """Kafka and PostgreSQL running, topics created, every service's database migrated."""
+    stack = Stack(port_base=TEST_PORT_BASE, bootstrap=BOOTSTRAP)
+    stack.infra_up()
+    stack.migrate()
+    return stack
+
+
+@pytest.fixture(scope="session")
+def services(infra: Stack) -> Iterator[Stack]:
+    """The four services as real processes, each answering /readyz."""
+    names = [n for n in Stack.SERVICES]
+    infra.up(names, infra=False)
+    yield infra
+    infra.down(names, infra=False)
+
+
+@pytest.fixture
+def client_id() -> str:
+    """A fresh client (tenant) per test, so tests never see each other's data."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def bus(infra: Stack) -> AsyncIterator[Bus]:
+    from tests.support.watch import WATCHED
+
+    async with Bus(BOOTSTRAP, WATCHED) as bus:
+        yield bus

@@ -1,0 +1,71 @@
+"""docker-compose.yml cannot run here (no Docker engine), so check it against the code instead."""
+
+from __future__ import annotations
+
+import re
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import yaml
+
+from ledgerline_cli.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SETTINGS = {
+    "ledger": ("ledger.settings", "LedgerSettings"),
+    "invoicing": ("invoicing.settings", "InvoicingSettings"),
+    "factoring-gateway": ("factoring_gateway.settings", "FactoringGatewaySettings"),
+    "financing-gateway": ("financing_gateway.settings", "FinancingGatewaySettings"),
+}
+
+
+def _settings(service: str) -> type:
+    module, name = SETTINGS[service]
+    return getattr(import_module(module), name)  # type: ignore[no-any-return]
+
+
+def test_every_service_of_the_code_is_in_compose() -> None:
+    assert set(Stack.SERVICES) <= set(COMPOSE["services"])
+
+
+def test_environment_variables_name_real_settings() -> None:
+    for service in Stack.SERVICES:
+        settings = _settings(service)
+        prefix = settings.model_config["env_prefix"]
+        for variable in COMPOSE["services"][service]["environment"]:
+            assert variable.startswith(prefix), f"{service}: {variable} lacks the {prefix} prefix"
+            field = variable.removeprefix(prefix).lower()
+            assert field in settings.model_fields, f"{service}: {variable} names no setting"
+
+
+def test_ports_and_healthchecks_match_the_settings() -> None:
+    for service in Stack.SERVICES:
+        spec = COMPOSE["services"][service]
+        port = int(spec["environment"][f"{_settings(service).model_config['env_prefix']}HTTP_PORT"])
+        assert port == _settings(service).model_fields["http_port"].default
+        assert spec["ports"] == [f"{port}:{port}"]
+        assert f":{port}/readyz" in " ".join(spec["healthcheck"]["test"])
+
+
+def test_commands_are_installed_console_scripts() -> None:
+    scripts = {e.name for e in entry_points(group="console_scripts")}
+    for name, spec in COMPOSE["services"].items():
+        command = " ".join(spec.get("command", []))
+        for program in re.findall(r"\b(ledgerline(?:-[a-z-]+)?)\b", command):
+            assert program in scripts, f"{name} runs {program}, which no package installs"
+
+
+def test_prometheus_scrapes_every_service_at_its_port() -> None:
+    config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    for service in Stack.SERVICES:
+        assert f"{service}:{_settings(service).model_fields['http_port'].default}" in targets
+
+
+def test_secrets_come_from_the_environment_only() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for line in text.splitlines():
+        if "PASSWORD:" in line:
+            assert "${" in line, f"a password in the repo: {line.strip()}"
