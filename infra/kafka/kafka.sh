@@ -58,6 +58,10 @@ PY
 start() {
   fetch
   mkdir -p "$state/data" "$state/logs"
+  if ! running && answers; then
+    log "a broker already answers on 127.0.0.1:$port (not ours); using it"
+    return 0
+  fi
   if running; then
     log "already running (pid $(cat "$pidfile"))"
   else
