@@ -51,7 +51,7 @@ class Message(BaseModel):
         return int(cls.model_fields["version"].default)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
 
 
 class ClientMessage(Message):
@@ -87,8 +87,12 @@ class UndecodableMessage(ValueError):
 class Catalogue:
     """The message types one topic carries, by `type` and `version`: decodes bytes or says exactly why not."""
 
-    def __init__(self, name: str, models: Iterable[type[Message]]) -> None:
+    def __init__(
+        self, name: str, models: Iterable[type[Message]], type_field: str = "type", version_field: str = "version"
+    ) -> None:
         self.name = name
+        self._type_field = type_field
+        self._version_field = version_field
         self._models: dict[str, dict[int, type[Message]]] = {}
         for model in models:
             self._models.setdefault(model.type_name(), {})[model.type_version()] = model
@@ -108,7 +112,7 @@ class Catalogue:
             raise UndecodableMessage(f"not JSON: {error}") from None
         if not isinstance(data, dict):
             raise UndecodableMessage(f"not a JSON object but {type(data).__name__}")
-        kind, version = data.get("type"), data.get("version")
+        kind, version = data.get(self._type_field), data.get(self._version_field)
         versions = self._models.get(kind) if isinstance(kind, str) else None
         if versions is None:
             raise UndecodableMessage(f"unknown message type {kind!r} on {self.name}")

@@ -1,0 +1,357 @@
+"""Invoicing contracts: clients, users and roles, customer cards, invoices and the factoring rules."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from .messages import Catalogue, ClientMessage, Command, Slug
+from .money import NonNegativeOre, PositiveOre
+
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+Privilege = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+
+INVOICE_FINANCING = "invoice_financing"
+"""The privilege «Fakturafinansiering»: start financing onboarding, see the widget."""
+ADMINISTRATOR, GENERAL_MANAGER = "administrator", "general_manager"
+
+
+class CustomerKind(StrEnum):
+    PERSON = "person"
+    COMPANY = "company"
+
+
+class DeliveryMethod(StrEnum):
+    """How an invoice leaves the system, besides a factoring integration (which is named after the provider)."""
+
+    EMAIL = "email"
+    E_INVOICE = "e_invoice"
+    PRINT = "print"
+
+
+class InvoiceOrigin(StrEnum):
+    CREATED = "created"
+    IMPORTED = "imported"
+
+
+class FactoringStatus(StrEnum):
+    """The «factoring invoice status» column of every invoice report."""
+
+    PREPARING = "preparing"
+    PREPARED = "prepared"
+    DELIVERY_REFUSED = "delivery_refused"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PURCHASED = "purchased"
+    DELIVERED = "delivered"
+    ADVANCE_PAID = "advance_paid"
+    REMINDED = "reminded"
+    PAID = "paid"
+    SETTLED = "settled"
+    CREDITED = "credited"
+    RETURNED = "returned"
+    REOPENED = "reopened"
+
+
+class VatCode(StrEnum):
+    """Norwegian standard output VAT codes."""
+
+    HIGH = "3"  # 25 %
+    MEDIUM = "31"  # 15 %
+    LOW = "33"  # 12 %
+    EXEMPT = "6"  # 0 %, exempt
+
+
+VAT_RATES: dict[VatCode, int] = {VatCode.HIGH: 25, VatCode.MEDIUM: 15, VatCode.LOW: 12, VatCode.EXEMPT: 0}
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    street: str | None = Field(default=None, max_length=200)
+    postcode: str | None = Field(default=None, max_length=10)
+    city: str | None = Field(default=None, max_length=100)
+    country: str = Field(default="NO", min_length=2, max_length=2)
+
+
+class CustomerData(BaseModel):
+    """A customer card's master data, as sent to a factoring provider (the debtor)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: CustomerKind
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    company_name: str | None = Field(default=None, max_length=200)
+    organisation_number: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    address: Address = Field(default_factory=Address)
+    phone: str | None = Field(default=None, max_length=30)
+    email: EmailStr | None = None
+
+    @property
+    def display_name(self) -> str:
+        if self.kind is CustomerKind.COMPANY:
+            return self.company_name or ""
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    description: str = Field(min_length=1, max_length=200)
+    net_ore: PositiveOre
+    vat_code: VatCode = VatCode.HIGH
+
+
+# --- commands (invoicing.commands.v1) ----------------------------------------------------------------------------
+class CreateClient(Command):
+    """A new client: its books are opened in the ledger; its first user is the administrator."""
+
+    type: Literal["invoicing.CreateClient"] = "invoicing.CreateClient"
+    version: Literal[1] = 1
+    company_name: str = Field(min_length=1, max_length=200)
+    organisation_number: str = Field(pattern=r"^[0-9]{9}$")
+    administrator: UserId
+    administrator_name: str = Field(min_length=1, max_length=200)
+
+
+class AddUser(Command):
+    type: Literal["invoicing.AddUser"] = "invoicing.AddUser"
+    version: Literal[1] = 1
+    acting_user: UserId
+    user_id: UserId
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[RoleName] = Field(min_length=1)
+
+
+class CreateRole(Command):
+    type: Literal["invoicing.CreateRole"] = "invoicing.CreateRole"
+    version: Literal[1] = 1
+    acting_user: UserId
+    role: RoleName
+
+
+class GrantPrivilege(Command):
+    """Role management: give a privilege to every user holding `role`."""
+
+    type: Literal["invoicing.GrantPrivilege"] = "invoicing.GrantPrivilege"
+    version: Literal[1] = 1
+    acting_user: UserId
+    role: RoleName
+    privilege: Privilege
+
+
+class RevokePrivilege(Command):
+    type: Literal["invoicing.RevokePrivilege"] = "invoicing.RevokePrivilege"
+    version: Literal[1] = 1
+    acting_user: UserId
+    role: RoleName
+    privilege: Privilege
+
+
+class ChangeClientSettings(Command):
+    """Turns client settings on or off; a field left out is left as it is."""
+
+    type: Literal["invoicing.ChangeClientSettings"] = "invoicing.ChangeClientSettings"
+    version: Literal[1] = 1
+    acting_user: UserId
+    legacy_factoring: bool | None = Field(default=None, description="The old file-based factoring setting.")
+    reminders: bool | None = None
+    debt_collection: bool | None = None
+    e_invoice_agreement: bool | None = None
+
+
+class TransferUnsentLegacyInvoices(Command):
+    """The old factoring report: hands every unsent invoice to the factoring company (as a file)."""
+
+    type: Literal["invoicing.TransferUnsentLegacyInvoices"] = "invoicing.TransferUnsentLegacyInvoices"
+    version: Literal[1] = 1
+    acting_user: UserId
+
+
+class ActivateFactoringIntegration(Command):
+    type: Literal["invoicing.ActivateFactoringIntegration"] = "invoicing.ActivateFactoringIntegration"
+    version: Literal[1] = 1
+    acting_user: UserId
+    provider: Slug
+
+
+class DeactivateFactoringIntegration(Command):
+    type: Literal["invoicing.DeactivateFactoringIntegration"] = "invoicing.DeactivateFactoringIntegration"
+    version: Literal[1] = 1
+    acting_user: UserId
+
+
+class UpsertCustomerCard(Command):
+    """Create (no number) or change a customer card. `use_factoring`/`delivery_method` left out keep defaults."""
+
+    type: Literal["invoicing.UpsertCustomerCard"] = "invoicing.UpsertCustomerCard"
+    version: Literal[1] = 1
+    acting_user: UserId
+    customer_number: int | None = Field(default=None, ge=10000, le=19999)
+    customer: CustomerData
+    use_factoring: bool | None = None
+    delivery_method: str | None = Field(default=None, max_length=80)
+
+
+class ExcludeCustomerFromFactoring(Command):
+    """Untick «Use factoring» and choose another delivery method: its invoices never go via factoring."""
+
+    type: Literal["invoicing.ExcludeCustomerFromFactoring"] = "invoicing.ExcludeCustomerFromFactoring"
+    version: Literal[1] = 1
+    acting_user: UserId
+    customer_number: int
+    delivery_method: DeliveryMethod
+
+
+class CreateInvoiceDraft(Command):
+    type: Literal["invoicing.CreateInvoiceDraft"] = "invoicing.CreateInvoiceDraft"
+    version: Literal[1] = 1
+    acting_user: UserId
+    invoice_id: UUID
+    customer_number: int
+    origin: InvoiceOrigin = InvoiceOrigin.CREATED
+    invoice_date: date
+    due_date: date
+    lines: list[InvoiceLine] = Field(min_length=1, max_length=200)
+
+
+class SendInvoice(Command):
+    """Sends a draft by the customer's delivery method, or by `delivery_method` for this invoice only."""
+
+    type: Literal["invoicing.SendInvoice"] = "invoicing.SendInvoice"
+    version: Literal[1] = 1
+    acting_user: UserId
+    invoice_id: UUID
+    delivery_method: str | None = Field(default=None, max_length=80)
+
+
+class RegisterPayment(Command):
+    """A payment from the customer into the client's bank account (invoices not handed to a provider)."""
+
+    type: Literal["invoicing.RegisterPayment"] = "invoicing.RegisterPayment"
+    version: Literal[1] = 1
+    acting_user: UserId
+    invoice_id: UUID
+    amount_ore: PositiveOre
+    paid_on: date
+
+
+class IssueCreditNote(Command):
+    """Credits a sent invoice in full (no amount) or in part."""
+
+    type: Literal["invoicing.IssueCreditNote"] = "invoicing.IssueCreditNote"
+    version: Literal[1] = 1
+    acting_user: UserId
+    invoice_id: UUID
+    credit_note_id: UUID
+    amount_ore: PositiveOre | None = None
+    reason: str = Field(min_length=1, max_length=200)
+    credited_on: date
+
+
+# --- events (invoicing.events.v1) ---------------------------------------------------------------------------------
+class ClientCreated(ClientMessage):
+    type: Literal["invoicing.ClientCreated"] = "invoicing.ClientCreated"
+    version: Literal[1] = 1
+    company_name: str
+    organisation_number: str
+
+
+class UserPrivilegesChanged(ClientMessage):
+    """A user's effective privileges after any change of roles or grants (the whole set, not a delta)."""
+
+    type: Literal["invoicing.UserPrivilegesChanged"] = "invoicing.UserPrivilegesChanged"
+    version: Literal[1] = 1
+    user_id: UserId
+    name: str
+    roles: list[str]
+    privileges: list[str]
+    sequence: int = Field(description="Grows with every change for this client; older ones are ignored.")
+
+
+class FactoringActivationRequested(ClientMessage):
+    type: Literal["invoicing.FactoringActivationRequested"] = "invoicing.FactoringActivationRequested"
+    version: Literal[1] = 1
+    request_id: UUID
+    provider: Slug
+    client_name: str
+    organisation_number: str
+
+
+class FactoringIntegrationDeactivated(ClientMessage):
+    type: Literal["invoicing.FactoringIntegrationDeactivated"] = "invoicing.FactoringIntegrationDeactivated"
+    version: Literal[1] = 1
+    provider: Slug
+
+
+class InvoiceDelivery(ClientMessage):
+    """An invoice handed to the client's factoring integration (the provider produces and sends the document)."""
+
+    type: Literal["invoicing.InvoiceDelivery"] = "invoicing.InvoiceDelivery"
+    version: Literal[1] = 1
+    provider: Slug
+    invoice_id: UUID
+    invoice_number: str
+    customer_number: int
+    customer: CustomerData
+    client_name: str
+    client_organisation_number: str
+    invoice_date: date
+    due_date: date
+    currency: Literal["NOK"] = "NOK"
+    lines: list[InvoiceLine]
+    net_ore: NonNegativeOre
+    vat_ore: NonNegativeOre
+    gross_ore: PositiveOre
+
+
+class InvoiceCredited(ClientMessage):
+    """A credit note on an invoice; for a factored invoice the provider must hear of it."""
+
+    type: Literal["invoicing.InvoiceCredited"] = "invoicing.InvoiceCredited"
+    version: Literal[1] = 1
+    invoice_id: UUID
+    invoice_number: str
+    credit_note_id: UUID
+    amount_ore: PositiveOre
+    provider: Slug | None
+    reason: str
+
+
+INVOICING_COMMANDS = Catalogue(
+    "invoicing.commands",
+    [
+        CreateClient,
+        AddUser,
+        CreateRole,
+        GrantPrivilege,
+        RevokePrivilege,
+        ChangeClientSettings,
+        TransferUnsentLegacyInvoices,
+        ActivateFactoringIntegration,
+        DeactivateFactoringIntegration,
+        UpsertCustomerCard,
+        ExcludeCustomerFromFactoring,
+        CreateInvoiceDraft,
+        SendInvoice,
+        RegisterPayment,
+        IssueCreditNote,
+    ],
+)
+INVOICING_EVENTS = Catalogue(
+    "invoicing.events",
+    [
+        ClientCreated,
+        UserPrivilegesChanged,
+        FactoringActivationRequested,
+        FactoringIntegrationDeactivated,
+        InvoiceDelivery,
+        InvoiceCredited,
+    ],
+)

@@ -1,0 +1,45 @@
+"""Small helpers for reading the services' HTTP queries in tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+
+async def get_json(url: str, **params: Any) -> Any:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(url, params=params)
+        response.raise_for_status()
+        return response.json()
+
+
+async def eventually(probe: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Calls the async `probe` until it returns something truthy (or raises AssertionError no more)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            result = await probe()
+            if result:
+                return result
+        except (AssertionError, httpx.HTTPError) as error:
+            last = error
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout:.0f} s; last: {last!r}")
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        if head.split("{")[0] != name:
+            continue
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
