@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from ledgerline_cli.bus import Bus
+from ledgerline_cli.operator import Operator, Urls
 from ledgerline_cli.stack import Stack
+from tests.support.watch import WATCHED
 
 TEST_PORT_BASE = int(os.environ.get("LEDGERLINE_TEST_PORT_BASE", "18100"))
 BOOTSTRAP = os.environ.get("LEDGERLINE_KAFKA", "127.0.0.1:9092")
@@ -31,8 +33,9 @@ def infra() -> Stack:
 
 @pytest.fixture(scope="session")
 def services(infra: Stack) -> Iterator[Stack]:
-    """The four services as real processes, each answering /readyz."""
-    names = [n for n in Stack.SERVICES]
+    """The four services and the provider simulators as real processes, each answering /readyz."""
+    only = os.environ.get("LEDGERLINE_TEST_PROCESSES")  # e.g. while one service is being built: start the others
+    names = only.split(",") if only else [*Stack.SERVICES, *Stack.SIMULATORS]
     infra.up(names, infra=False)
     yield infra
     infra.down(names, infra=False)
@@ -46,7 +49,11 @@ def client_id() -> str:
 
 @pytest.fixture
 async def bus(infra: Stack) -> AsyncIterator[Bus]:
-    from tests.support.watch import WATCHED
-
     async with Bus(BOOTSTRAP, WATCHED) as bus:
         yield bus
+
+
+@pytest.fixture
+def operator(services: Stack, bus: Bus) -> Operator:
+    """Drives the system the way the CLI does: Kafka commands and HTTP queries."""
+    return Operator(bus, Urls.for_port_base(services.port_base))

@@ -96,10 +96,12 @@ class Stack:
                 env,
             )
 
+        gateway = service("factoring-gateway", "FACTORING", 3, "LEDGERLINE_PG_FACTORING_GATEWAY_PASSWORD")
+        gateway.env["FACTORING_LEDGER_URL"] = f"http://127.0.0.1:{self.port_base + 1}"
         specs = [
             service("ledger", "LEDGER", 1, "LEDGERLINE_PG_LEDGER_PASSWORD"),
             service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD"),
-            service("factoring-gateway", "FACTORING", 3, "LEDGERLINE_PG_FACTORING_GATEWAY_PASSWORD"),
+            gateway,
             service("financing-gateway", "FINANCING", 4, "LEDGERLINE_PG_FINANCING_GATEWAY_PASSWORD"),
             simulator("abc-factoring-simulator", 11),
             simulator("fjord-invoice-sale-simulator", 12),
@@ -209,7 +211,7 @@ class Stack:
         return ready_after
 
     def up(self, names: Iterable[str] | None = None, infra: bool = True) -> dict[str, float]:
-        names = list(names or self.SERVICES)
+        names = list(names or (*self.SERVICES, *self.SIMULATORS))
         if infra:
             self.infra_up()
         self.migrate(names)

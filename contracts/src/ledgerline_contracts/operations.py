@@ -22,7 +22,7 @@ class DeadLetter(Message):
     key_b64: str | None = None
     value_b64: str | None = Field(default=None, description="The original bytes, base64: replayed as they were.")
     headers: dict[str, str] = Field(default_factory=dict)
-    error_kind: Literal["undecodable", "handler_error"]
+    error_kind: Literal["undecodable", "handler_error", "refused"]
     error: str
     attempts: int
     first_failed_at: datetime

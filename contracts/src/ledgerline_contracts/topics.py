@@ -133,10 +133,16 @@ def dead_letters(consumer_group: str) -> Topic:
 CONSUMER_GROUPS = (
     "ledger",
     "invoicing",
+    "invoicing.ledger-events",
+    "invoicing.factoring-events",
     "factoring-gateway",
-    "factoring-gateway.abc-factoring",
-    "factoring-gateway.fjord-invoice-sale",
+    "factoring-gateway.commands",
+    "factoring-gateway.ledger-events",
+    *(f"factoring-gateway.{slug}" for slug in FACTORING_PROVIDERS),
     "financing-gateway",
+    "financing-gateway.invoicing-events",
+    "financing-gateway.ledger-events",
+    "financing-gateway.buffer",
 )
 """Every consumer group of our services (each has its own dead-letter topic)."""
 

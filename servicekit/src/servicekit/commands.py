@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Command, CommandResult
@@ -20,19 +21,45 @@ def answer(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    answer_later(
+        uow,
+        service,
+        command.message_id,
+        command.type,
+        command.client_id,
+        accepted=accepted,
+        reason=reason,
+        details=details,
+        correlation_id=command.correlation_id,
+    )
+
+
+def answer_later(
+    uow: UnitOfWork,
+    service: str,
+    command_id: UUID,
+    command_type: str,
+    client_id: str,
+    *,
+    accepted: bool,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    correlation_id: str | None = None,
+) -> None:
+    """Answers a command whose outcome was known only later (e.g. at the end of a saga)."""
     uow.publish(
         topics.COMMAND_RESULTS,
         CommandResult(
-            command_id=command.message_id,
-            command_type=command.type,
-            client_id=command.client_id,
+            command_id=command_id,
+            command_type=command_type,
+            client_id=client_id,
             service=service,
             accepted=accepted,
             reason=reason,
             details=details or {},
-            correlation_id=command.correlation_id,
+            correlation_id=correlation_id,
         ),
-        key=str(command.message_id),
+        key=str(command_id),
     )
-    outcome = metrics.command_results.labels(service, command.type, "accepted" if accepted else "refused")
+    outcome = metrics.command_results.labels(service, command_type, "accepted" if accepted else "refused")
     uow.after_commit(outcome.inc)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self
 
 import asyncpg
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.topics import Topic
 
+from . import metrics
 from .settings import ServiceSettings
 
 
@@ -90,9 +91,10 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
 class UnitOfWork:
     """One transaction: `async with UnitOfWork(engine) as uow:` commits on success, rolls back on error."""
 
-    def __init__(self, engine: AsyncEngine, signal: OutboxSignal | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, signal: OutboxSignal | None = None, service: str = "service") -> None:
         self._engine = engine
         self._signal = signal
+        self._service = service
         self._outbox: list[tuple[str, bytes | None, bytes]] = []
         self._after_commit: list[Callable[[], None]] = []
         self.connection: AsyncConnection
@@ -149,6 +151,25 @@ class UnitOfWork:
             keys,
         )
         return {row[0] for row in rows}
+
+    async def unseen(
+        self, consumer: str, messages: Sequence[Message], key: Callable[[Message], str] | None = None
+    ) -> list[Message]:
+        """The messages not handled before by `consumer`, in their order; claims them in this transaction.
+
+        A message whose key was handled before, or that repeats within the same batch, is left out and counted.
+        """
+        key = key or (lambda message: str(message.message_id))
+        fresh = await self.claim(consumer, [key(m) for m in messages])
+        result = []
+        for message in messages:
+            k = key(message)
+            if k in fresh:
+                fresh.discard(k)
+                result.append(message)
+            else:
+                self.after_commit(metrics.inbox_duplicates.labels(self._service, consumer).inc)
+        return result
 
     async def _flush_outbox(self) -> None:
         if not self._outbox:

@@ -64,7 +64,7 @@ class Service:
 
     # --- declaration ----------------------------------------------------------------------------------------------
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.signal)
+        return UnitOfWork(self.engine, self.signal, self.settings.service_name)
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)

@@ -1,8 +1,99 @@
 """The factoring gateway's own schema."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from servicekit.db import plumbing_tables
 
 metadata = MetaData()
 outbox, inbox = plumbing_tables(metadata)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("client_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("client_name", Text, nullable=False),
+    Column("organisation_number", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("client_id", "provider"),
+)
+
+account_mappings = Table(
+    "account_mappings",
+    metadata,
+    Column("client_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("accounts", JSONB, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("client_id", "provider"),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("client_id", Text, nullable=False),
+    Column("number", Text, nullable=False),
+    PrimaryKeyConstraint("client_id", "number"),
+)
+
+ledger_parties = Table(
+    "ledger_parties",
+    metadata,
+    Column("client_id", Text, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("control_account", Text, nullable=False),
+    PrimaryKeyConstraint("client_id", "number"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("invoice_id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("invoice_number", Text, nullable=False),
+    Column("customer_number", Integer, nullable=False),
+    Column("gross_ore", BigInteger, nullable=False),
+    Column("facts", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status_sequence", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("cases_client_provider", cases.c.client_id, cases.c.provider)
+
+parked_events = Table(
+    "parked_events",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("provider", Text, nullable=False),
+    Column("event_key", Text, nullable=False),
+    Column("invoice_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("provider", "event_key", name="parked_events_key"),
+)
+Index("parked_events_invoices", parked_events.c.invoice_ids, postgresql_using="gin")

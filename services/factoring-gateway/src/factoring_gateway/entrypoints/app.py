@@ -1,19 +1,83 @@
-"""Wires the factoring gateway."""
+"""Wires the factoring gateway: one consumer per input, one pair of topics per provider."""
 
 from __future__ import annotations
 
+from ledgerline_contracts import factoring, invoicing, ledger, topics
+from ledgerline_contracts.messages import CommandResult
+from ledgerline_contracts.operations import DeadLetter
+from servicekit.consumer import Subscription
 from servicekit.service import Service
 
+from ..domain.providers import ADAPTERS
+from ..service_layer.handlers import COMMANDS, INVOICING_EVENTS, LEDGER_EVENTS, GatewayHandlers, provider_group
 from ..settings import FactoringGatewaySettings
+from . import http
 
 
 def build(settings: FactoringGatewaySettings | None = None) -> Service:
     settings = settings or FactoringGatewaySettings()
-    return Service(
+    service = Service(
         settings,
         title="Ledgerline factoring gateway",
-        description=(
-            "Translates invoice deliveries per provider onto each provider's own topics, "
-            "and provider events into bookings and factoring status."
-        ),
+        description="The API factoring providers integrate with: each provider has its own outbound topic (invoice "
+        "deliveries in its format) and inbound topic (its events, booked exactly once against the client's mapped "
+        "accounts).",
     )
+    handlers = GatewayHandlers(service.uow)
+    service.subscribe(
+        Subscription(
+            topics.INVOICING_EVENTS,
+            INVOICING_EVENTS,
+            invoicing.INVOICING_EVENTS,
+            handlers.handle_invoicing_events,
+            "Activation requests, deliveries and credit notes from invoicing.",
+        )
+    )
+    service.subscribe(
+        Subscription(
+            topics.FACTORING_COMMANDS,
+            COMMANDS,
+            factoring.FACTORING_COMMANDS,
+            handlers.handle_commands,
+            "Account mappings per client and provider.",
+        )
+    )
+    service.subscribe(
+        Subscription(
+            topics.LEDGER_EVENTS,
+            LEDGER_EVENTS,
+            ledger.LEDGER_EVENTS,
+            handlers.handle_ledger_events,
+            "The client's accounts and sub-ledger parties, to check mappings at activation.",
+        )
+    )
+    for slug in settings.providers or ADAPTERS:
+        adapter = ADAPTERS[slug]
+        service.subscribe(
+            Subscription(
+                topics.factoring_inbound(slug),
+                provider_group(slug),
+                adapter.inbound,
+                handlers.provider_handler(slug),
+                f"Events from {adapter.display_name}; deduplicated on the provider's event id.",
+            )
+        )
+        service.publishes(
+            topics.factoring_outbound(slug),
+            adapter.delivery_models,
+            f"Deliveries, credit notes and onboarding for {adapter.display_name}, in its own format.",
+        )
+        service.publishes(
+            topics.dead_letters(provider_group(slug)),
+            [DeadLetter],
+            f"{adapter.display_name}'s events that were refused, with the reason.",
+        )
+    service.publishes(
+        topics.FACTORING_EVENTS,
+        factoring.FACTORING_EVENTS.models,
+        "Activation answers and factoring status of invoices.",
+    )
+    service.publishes(topics.LEDGER_COMMANDS, [ledger.PostVoucher], "Bookings for provider events.")
+    service.publishes(topics.COMMAND_RESULTS, [CommandResult], "Answers to account-mapping commands.")
+    http.register(service, settings)
+    return service

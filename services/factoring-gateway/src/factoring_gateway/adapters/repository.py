@@ -1,0 +1,190 @@
+"""Reads and writes of the factoring gateway's tables inside one unit of work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.invoicing import FactoringStatus
+from servicekit.db import UnitOfWork
+
+from ..domain.lifecycle import Case
+from ..domain.mapping import KnownLedger
+from ..domain.providers.base import ClientInfo
+
+
+@dataclass(frozen=True)
+class Parked:
+    id: int
+    event_key: str
+    payload: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+class GatewayRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def _db(self) -> asyncpg.Connection:
+        return await self._uow.driver()
+
+    # --- integrations and mappings --------------------------------------------------------------------------------
+    async def mapping(self, client_id: str, provider: str) -> dict[str, AccountRef] | None:
+        raw = await (await self._db()).fetchval(
+            "SELECT accounts FROM account_mappings WHERE client_id = $1 AND provider = $2", client_id, provider
+        )
+        return {role: AccountRef.model_validate(ref) for role, ref in raw.items()} if raw else None
+
+    async def save_mapping(self, client_id: str, provider: str, accounts: dict[str, AccountRef]) -> None:
+        await (await self._db()).execute(
+            "INSERT INTO account_mappings (client_id, provider, accounts) VALUES ($1, $2, $3) "
+            "ON CONFLICT (client_id, provider) DO UPDATE SET accounts = EXCLUDED.accounts, changed_at = now()",
+            client_id,
+            provider,
+            json.dumps({role: ref.model_dump() for role, ref in accounts.items()}),
+        )
+
+    async def active_integration(self, client_id: str) -> tuple[str, ClientInfo] | None:
+        row = await (await self._db()).fetchrow(
+            "SELECT provider, client_name, organisation_number FROM integrations WHERE client_id = $1 AND active",
+            client_id,
+        )
+        return (row["provider"], ClientInfo(client_id, row["client_name"], row["organisation_number"])) if row else None
+
+    async def set_integration(self, client: ClientInfo, provider: str, display_name: str, active: bool) -> None:
+        await (await self._db()).execute(
+            "INSERT INTO integrations (client_id, provider, display_name, client_name, organisation_number, active) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, provider) DO UPDATE SET "
+            "display_name = EXCLUDED.display_name, client_name = EXCLUDED.client_name, "
+            "organisation_number = EXCLUDED.organisation_number, active = EXCLUDED.active, changed_at = now()",
+            client.client_id,
+            provider,
+            display_name,
+            client.name,
+            client.organisation_number,
+            active,
+        )
+
+    # --- what the ledger announced --------------------------------------------------------------------------------
+    async def known_ledger(self, client_id: str) -> KnownLedger:
+        db = await self._db()
+        accounts = await db.fetch("SELECT number FROM ledger_accounts WHERE client_id = $1", client_id)
+        parties = await db.fetch("SELECT number, control_account FROM ledger_parties WHERE client_id = $1", client_id)
+        return KnownLedger(
+            frozenset(r["number"] for r in accounts), {r["number"]: r["control_account"] for r in parties}
+        )
+
+    async def learn_account(self, client_id: str, number: str) -> None:
+        await (await self._db()).execute(
+            "INSERT INTO ledger_accounts (client_id, number) VALUES ($1, $2) ON CONFLICT DO NOTHING", client_id, number
+        )
+
+    async def learn_party(self, client_id: str, number: int, control_account: str) -> None:
+        await (await self._db()).execute(
+            "INSERT INTO ledger_parties (client_id, number, control_account) VALUES ($1, $2, $3) "
+            "ON CONFLICT (client_id, number) DO UPDATE SET control_account = EXCLUDED.control_account",
+            client_id,
+            number,
+            control_account,
+        )
+
+    # --- cases ----------------------------------------------------------------------------------------------------
+    async def cases(self, invoice_ids: Iterable[UUID]) -> dict[UUID, Case]:
+        """The cases, locked for this transaction (two instances never update one invoice at once)."""
+        ids = sorted(set(invoice_ids))
+        rows = await (await self._db()).fetch(
+            "SELECT * FROM cases WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE", ids
+        )
+        return {r["invoice_id"]: _case(r) for r in rows}
+
+    async def save_cases(self, cases: Iterable[Case], new: bool = False) -> None:
+        rows = [
+            (
+                c.invoice_id,
+                c.client_id,
+                c.provider,
+                c.invoice_number,
+                c.customer_number,
+                c.gross_ore,
+                json.dumps(c.facts()),
+                c.status.value,
+                c.description,
+                c.status_sequence,
+            )
+            for c in cases
+        ]
+        if not rows:
+            return
+        conflict = (
+            "DO NOTHING"
+            if new
+            else (
+                "DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, description = EXCLUDED.description, "
+                "status_sequence = EXCLUDED.status_sequence, updated_at = now()"
+            )
+        )
+        await (await self._db()).executemany(
+            "INSERT INTO cases (invoice_id, client_id, provider, invoice_number, customer_number, gross_ore, facts, "
+            f"status, description, status_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            f"ON CONFLICT (invoice_id) {conflict}",
+            rows,
+        )
+
+    # --- parked events --------------------------------------------------------------------------------------------
+    async def park(
+        self,
+        provider: str,
+        key: str,
+        invoice_ids: Iterable[UUID],
+        payload: bytes,
+        topic: str,
+        partition: int,
+        offset: int,
+        reason: str,
+    ) -> None:
+        await (await self._db()).execute(
+            'INSERT INTO parked_events (provider, event_key, invoice_ids, payload, topic, partition, "offset", '
+            "reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT ON CONSTRAINT parked_events_key DO NOTHING",
+            provider,
+            key,
+            sorted(set(invoice_ids)),
+            payload,
+            topic,
+            partition,
+            offset,
+            reason,
+        )
+
+    async def parked_for(self, provider: str, invoice_ids: Iterable[UUID]) -> list[Parked]:
+        rows = await (await self._db()).fetch(
+            'SELECT id, event_key, payload, topic, partition, "offset" FROM parked_events '
+            "WHERE provider = $1 AND invoice_ids && $2::uuid[] ORDER BY id FOR UPDATE SKIP LOCKED",
+            provider,
+            sorted(set(invoice_ids)),
+        )
+        return [Parked(r["id"], r["event_key"], r["payload"], r["topic"], r["partition"], r["offset"]) for r in rows]
+
+    async def unpark(self, parked_id: int) -> None:
+        await (await self._db()).execute("DELETE FROM parked_events WHERE id = $1", parked_id)
+
+
+def _case(row: asyncpg.Record) -> Case:
+    return Case(
+        invoice_id=row["invoice_id"],
+        client_id=row["client_id"],
+        provider=row["provider"],
+        invoice_number=row["invoice_number"],
+        customer_number=row["customer_number"],
+        gross_ore=row["gross_ore"],
+        status=FactoringStatus(row["status"]),
+        description=row["description"],
+        status_sequence=row["status_sequence"],
+        **row["facts"],
+    )

@@ -1,0 +1,122 @@
+"""What a provider adapter is: the translation between one provider's wire format and our own vocabulary.
+
+Adding a provider means one module implementing `ProviderAdapter` (plus its wire format in
+ledgerline_contracts.providers and an entry in the registry); nothing else changes in any service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+from uuid import UUID
+
+from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.invoicing import FactoringStatus, InvoiceCredited, InvoiceDelivery
+from ledgerline_contracts.ledger import BookingSource, PostVoucher, Side, VoucherLine
+from ledgerline_contracts.messages import Catalogue, Message
+
+from ..lifecycle import Case, Step
+from ..mapping import AccountRole
+
+SERVICE = "factoring-gateway"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a provider event does to one invoice."""
+
+    invoice_id: UUID
+    step: Step
+    amount_ore: int = 0
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A provider event, understood: its idempotency key, what it does to which invoices, and when."""
+
+    key: str
+    event_type: str
+    effects: tuple[Effect, ...]
+    occurred_on: date
+    client_ref: str | None = None
+    sequence: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    client_id: str
+    name: str
+    organisation_number: str
+
+
+class ProviderAdapter(Protocol):
+    slug: str
+    display_name: str
+    roles: list[AccountRole]
+    inbound: Catalogue
+    delivery_models: list[type[Message]]
+
+    def onboarding(self, client: ClientInfo, accounts: Mapping[str, AccountRef]) -> Message: ...
+
+    def offboarding(self, client_id: str) -> Message: ...
+
+    def delivery(self, invoice: InvoiceDelivery) -> Message: ...
+
+    def credit_note(self, credit: InvoiceCredited) -> Message: ...
+
+    def translate(self, message: Message) -> Translation:
+        """Raises lifecycle.Impossible for a message that makes no sense whatever else arrives."""
+        ...
+
+    def describe(self, effect: Effect, case: Case) -> tuple[FactoringStatus | None, str]:
+        """The factoring status (None: unchanged) and description after the effect applied."""
+        ...
+
+    def vouchers(
+        self, translation: Translation, cases: Mapping[UUID, Case], accounts: Mapping[str, AccountRef]
+    ) -> list[PostVoucher]: ...
+
+    def expected_balances(self, case: Case) -> dict[str, int]:
+        """Per account role, the balance (debit positive) the provider's events imply for this invoice."""
+        ...
+
+    def finished(self, case: Case) -> bool:
+        """Whether the provider considers the invoice done (so its intermediate balance should be settled)."""
+        ...
+
+
+def leg(
+    ref: AccountRef, side: Side, amount: int, open_item: str | None = None, party: int | None = None
+) -> VoucherLine:
+    """One voucher line on a mapped account; the mapping's party (if any) rides along."""
+    return VoucherLine(account=ref.account, side=side, amount_ore=amount, party=party or ref.party, open_item=open_item)
+
+
+def voucher(
+    slug: str,
+    translation: Translation,
+    client_id: str,
+    invoice_id: UUID | None,
+    text: str,
+    lines: list[VoucherLine],
+) -> PostVoucher:
+    """A booking command for a provider event; exactly once through its idempotency key (one voucher per event)."""
+    return PostVoucher(
+        client_id=client_id,
+        correlation_id=str(invoice_id) if invoice_id else None,
+        idempotency_key=f"{slug}:{translation.key}",
+        series="FACTORING",
+        voucher_date=translation.occurred_on,
+        text=text[:200],
+        lines=lines,
+        source=BookingSource(
+            service=SERVICE,
+            provider=slug,
+            event_type=translation.event_type,
+            provider_event_id=translation.key,
+            invoice_id=invoice_id,
+        ),
+    )

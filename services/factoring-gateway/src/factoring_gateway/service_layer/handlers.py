@@ -1,0 +1,367 @@
+"""The factoring gateway's handlers: activation, deliveries to providers, provider events into bookings.
+
+Provider events are applied per invoice through the lifecycle (domain.lifecycle). One that cannot apply yet
+is parked and retried whenever its invoices move; one that can never apply is refused to the dead-letter topic
+with the reason and books nothing. A provider may only touch invoices that were handed to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ledgerline_contracts import topics
+from ledgerline_contracts.factoring import (
+    FactoringActivated,
+    FactoringActivationRefused,
+    FactoringStatusChanged,
+    SetAccountMapping,
+)
+from ledgerline_contracts.invoicing import (
+    FactoringActivationRequested,
+    FactoringIntegrationDeactivated,
+    FactoringStatus,
+    InvoiceCredited,
+    InvoiceDelivery,
+)
+from ledgerline_contracts.ledger import AccountUpserted, PartyUpserted
+from ledgerline_contracts.messages import UndecodableMessage
+from ledgerline_contracts.operations import DeadLetter
+from servicekit import metrics
+from servicekit.commands import answer
+from servicekit.consumer import Delivery
+from servicekit.db import UnitOfWork
+
+from ..adapters.repository import GatewayRepository
+from ..domain import lifecycle, mapping
+from ..domain.lifecycle import Case, Impossible, NotYet
+from ..domain.providers import ADAPTERS, ProviderAdapter
+from ..domain.providers.base import ClientInfo, Translation
+
+SERVICE = "factoring-gateway"
+INVOICING_EVENTS, COMMANDS, LEDGER_EVENTS = (
+    "factoring-gateway",
+    "factoring-gateway.commands",
+    ("factoring-gateway.ledger-events"),
+)
+
+
+def provider_group(slug: str) -> str:
+    return f"factoring-gateway.{slug}"
+
+
+class GatewayHandlers:
+    def __init__(self, uow: Callable[[], UnitOfWork], adapters: dict[str, ProviderAdapter] | None = None) -> None:
+        self._uow = uow
+        self._adapters = adapters or ADAPTERS
+
+    # --- from invoicing -------------------------------------------------------------------------------------------
+    async def handle_invoicing_events(self, deliveries: Sequence[Delivery]) -> None:
+        async with self._uow() as uow:
+            repo = GatewayRepository(uow)
+            for event in await uow.unseen(INVOICING_EVENTS, [d.message for d in deliveries]):
+                match event:
+                    case FactoringActivationRequested():
+                        await self._activate(uow, repo, event)
+                    case FactoringIntegrationDeactivated():
+                        await self._deactivate(uow, repo, event)
+                    case InvoiceDelivery():
+                        await self._deliver(uow, repo, event)
+                    case InvoiceCredited() if event.provider in self._adapters:
+                        adapter = self._adapters[event.provider]
+                        uow.publish(
+                            topics.factoring_outbound(adapter.slug),
+                            adapter.credit_note(event),
+                            key=str(event.invoice_id),
+                        )
+
+    async def _activate(self, uow: UnitOfWork, repo: GatewayRepository, event: FactoringActivationRequested) -> None:
+        adapter = self._adapters.get(event.provider)
+        if adapter is None:
+            self._refuse_activation(
+                uow,
+                event,
+                f"there is no factoring provider {event.provider!r} (known: {', '.join(sorted(self._adapters))})",
+            )
+            return
+        accounts = await repo.mapping(event.client_id, adapter.slug)
+        found = mapping.problems(adapter.roles, accounts, await repo.known_ledger(event.client_id))
+        if found:
+            self._refuse_activation(
+                uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found
+            )
+            return
+        assert accounts is not None
+        client = ClientInfo(event.client_id, event.client_name, event.organisation_number)
+        await repo.set_integration(client, adapter.slug, adapter.display_name, active=True)
+        # The mapping is what the provider receives at onboarding.
+        uow.publish(topics.factoring_outbound(adapter.slug), adapter.onboarding(client, accounts), key=client.client_id)
+        uow.publish(
+            topics.FACTORING_EVENTS,
+            FactoringActivated(
+                client_id=event.client_id,
+                correlation_id=event.correlation_id,
+                request_id=event.request_id,
+                provider=adapter.slug,
+                display_name=adapter.display_name,
+                accounts=accounts,
+            ),
+            key=event.client_id,
+        )
+
+    @staticmethod
+    def _refuse_activation(
+        uow: UnitOfWork, event: FactoringActivationRequested, reason: str, missing: list[str] | None = None
+    ) -> None:
+        uow.publish(
+            topics.FACTORING_EVENTS,
+            FactoringActivationRefused(
+                client_id=event.client_id,
+                correlation_id=event.correlation_id,
+                request_id=event.request_id,
+                provider=event.provider,
+                reason=reason,
+                missing=missing or [],
+            ),
+            key=event.client_id,
+        )
+
+    async def _deactivate(
+        self, uow: UnitOfWork, repo: GatewayRepository, event: FactoringIntegrationDeactivated
+    ) -> None:
+        current = await repo.active_integration(event.client_id)
+        adapter = self._adapters.get(event.provider)
+        if current is None or adapter is None or current[0] != event.provider:
+            return
+        await repo.set_integration(current[1], event.provider, adapter.display_name, active=False)
+        uow.publish(topics.factoring_outbound(adapter.slug), adapter.offboarding(event.client_id), key=event.client_id)
+
+    async def _deliver(self, uow: UnitOfWork, repo: GatewayRepository, delivery: InvoiceDelivery) -> None:
+        case = Case(
+            delivery.invoice_id,
+            delivery.client_id,
+            delivery.provider,
+            delivery.invoice_number,
+            delivery.customer_number,
+            delivery.gross_ore,
+        )
+        current = await repo.active_integration(delivery.client_id)
+        adapter = self._adapters.get(delivery.provider)
+        if adapter is None or current is None or current[0] != delivery.provider:
+            lifecycle.set_status(
+                case,
+                FactoringStatus.DELIVERY_REFUSED,
+                f"{delivery.provider} is not an active integration of this client",
+            )
+        else:
+            uow.publish(
+                topics.factoring_outbound(adapter.slug), adapter.delivery(delivery), key=str(delivery.invoice_id)
+            )
+            lifecycle.set_status(case, FactoringStatus.PREPARED, f"Invoice prepared for {adapter.display_name}")
+        await repo.save_cases([case], new=True)
+        self._publish_status(uow, case, None)
+
+    # --- account mappings -----------------------------------------------------------------------------------------
+    async def handle_commands(self, deliveries: Sequence[Delivery]) -> None:
+        async with self._uow() as uow:
+            repo = GatewayRepository(uow)
+            for command in await uow.unseen(COMMANDS, [d.message for d in deliveries]):
+                assert isinstance(command, SetAccountMapping)
+                adapter = self._adapters.get(command.provider)
+                if adapter is None:
+                    answer(uow, SERVICE, command, accepted=False, reason=f"there is no provider {command.provider!r}")
+                    continue
+                unknown = sorted(set(command.accounts) - {role.name for role in adapter.roles})
+                if unknown:
+                    answer(
+                        uow,
+                        SERVICE,
+                        command,
+                        accepted=False,
+                        reason=f"{adapter.display_name} uses no account role {', '.join(unknown)} (it uses: "
+                        f"{', '.join(r.name for r in adapter.roles)})",
+                    )
+                    continue
+                await repo.save_mapping(command.client_id, adapter.slug, command.accounts)
+                pending = mapping.problems(adapter.roles, command.accounts, await repo.known_ledger(command.client_id))
+                answer(
+                    uow, SERVICE, command, accepted=True, details={"provider": adapter.slug, "still_missing": pending}
+                )
+
+    # --- the ledger's chart, as far as activation needs it --------------------------------------------------------
+    async def handle_ledger_events(self, deliveries: Sequence[Delivery]) -> None:
+        wanted = [d.message for d in deliveries if isinstance(d.message, (AccountUpserted, PartyUpserted))]
+        async with self._uow() as uow:
+            repo = GatewayRepository(uow)
+            for event in await uow.unseen(LEDGER_EVENTS, wanted):
+                if isinstance(event, AccountUpserted):
+                    await repo.learn_account(event.client_id, event.number)
+                elif isinstance(event, PartyUpserted):
+                    await repo.learn_party(event.client_id, event.number, event.control_account)
+
+    # --- from providers -------------------------------------------------------------------------------------------
+    def provider_handler(self, slug: str) -> Callable[[Sequence[Delivery]], Any]:
+        async def handle(deliveries: Sequence[Delivery]) -> None:
+            await self.handle_provider_events(slug, deliveries)
+
+        return handle
+
+    async def handle_provider_events(self, slug: str, deliveries: Sequence[Delivery]) -> None:
+        adapter = self._adapters[slug]
+        group = provider_group(slug)
+        async with self._uow() as uow:
+            run = _ProviderRun(uow, GatewayRepository(uow), adapter, group)
+            understood: list[tuple[Delivery, Translation]] = []
+            for delivery in deliveries:
+                try:
+                    understood.append((delivery, adapter.translate(delivery.message)))
+                except Impossible as refusal:
+                    run.refuse(delivery.raw, delivery.topic, delivery.partition, delivery.offset, str(refusal))
+            # Provider events deduplicate on the provider's own event id, so a retried callback books nothing twice.
+            by_message = {id(delivery.message): (delivery, translation) for delivery, translation in understood}
+            fresh = await uow.unseen(
+                group, [d.message for d, _ in understood], key=lambda message: by_message[id(message)][1].key
+            )
+            for message in fresh:
+                delivery, translation = by_message[id(message)]
+                await run.process(translation, delivery.raw, delivery.topic, delivery.partition, delivery.offset)
+
+    # --- status out -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _publish_status(uow: UnitOfWork, case: Case, event_key: str | None) -> None:
+        uow.publish(
+            topics.FACTORING_EVENTS,
+            FactoringStatusChanged(
+                client_id=case.client_id,
+                correlation_id=str(case.invoice_id),
+                invoice_id=case.invoice_id,
+                provider=case.provider,
+                status=case.status,
+                description=case.description,
+                sequence=case.status_sequence,
+                provider_event_id=event_key,
+            ),
+            key=case.client_id,
+        )
+
+
+class _ProviderRun:
+    """One batch of one provider's events: applies, parks, refuses, and retries what was parked."""
+
+    def __init__(self, uow: UnitOfWork, repo: GatewayRepository, adapter: ProviderAdapter, group: str) -> None:
+        self.uow, self.repo, self.adapter, self.group = uow, repo, adapter, group
+
+    async def process(self, translation: Translation, raw: bytes, topic: str, partition: int, offset: int) -> None:
+        outcome = await self._apply(translation)
+        if isinstance(outcome, NotYet):
+            await self.repo.park(
+                self.adapter.slug,
+                translation.key,
+                [e.invoice_id for e in translation.effects],
+                raw,
+                topic,
+                partition,
+                offset,
+                str(outcome),
+            )
+        elif isinstance(outcome, Impossible):
+            self.refuse(raw, topic, partition, offset, str(outcome))
+        else:
+            await self._retry_parked({e.invoice_id for e in translation.effects})
+
+    async def _apply(self, translation: Translation) -> NotYet | Impossible | None:
+        ids = {effect.invoice_id for effect in translation.effects}
+        stored = await self.repo.cases(ids)
+        slug = self.adapter.slug
+        for invoice_id in ids:
+            case = stored.get(invoice_id)
+            if case is None:
+                return Impossible(f"{slug} sent {translation.event_type} for unknown invoice {invoice_id}")
+            if case.provider != slug:
+                return Impossible(
+                    f"invoice {case.invoice_number} of client {case.client_id} was not handed to "
+                    f"{slug}; its events are not {slug}'s to send"
+                )
+            if translation.client_ref is not None and case.client_id != translation.client_ref:
+                return Impossible(f"invoice {case.invoice_number} does not belong to seller {translation.client_ref}")
+        clients = {case.client_id for case in stored.values()}
+        if len(clients) != 1:
+            return Impossible(f"one {translation.event_type} covers invoices of several clients")
+        (client_id,) = clients
+        accounts = await self.repo.mapping(client_id, slug)
+        if accounts is None:
+            return Impossible(f"client {client_id} has no account mapping for {slug}")
+        cases = {i: copy.deepcopy(c) for i, c in stored.items()}  # untouched unless everything applies
+        changed: list[Case] = []
+        try:
+            for effect in translation.effects:
+                case = cases[effect.invoice_id]
+                if translation.sequence is not None:
+                    _in_sequence(case, translation.sequence)
+                lifecycle.apply(case, effect.step, effect.amount_ore)
+                status, description = self.adapter.describe(effect, case)
+                if lifecycle.set_status(case, status, description) and case not in changed:
+                    changed.append(case)
+        except (NotYet, Impossible) as outcome:
+            return outcome
+        for voucher in self.adapter.vouchers(translation, cases, accounts):
+            self.uow.publish(topics.LEDGER_COMMANDS, voucher, key=voucher.client_id)
+        await self.repo.save_cases(cases.values())
+        for case in changed:
+            GatewayHandlers._publish_status(self.uow, case, translation.key)
+        return None
+
+    async def _retry_parked(self, invoice_ids: set[Any]) -> None:
+        """Events that waited for these invoices may apply now; each success may release others in turn."""
+        progress = True
+        while progress:
+            progress = False
+            for parked in await self.repo.parked_for(self.adapter.slug, invoice_ids):
+                try:
+                    translation = self.adapter.translate(self.adapter.inbound.decode(parked.payload))
+                except (Impossible, UndecodableMessage) as refusal:
+                    await self.repo.unpark(parked.id)
+                    self.refuse(parked.payload, parked.topic, parked.partition, parked.offset, str(refusal))
+                    continue
+                outcome = await self._apply(translation)
+                if isinstance(outcome, NotYet):
+                    continue
+                await self.repo.unpark(parked.id)
+                if isinstance(outcome, Impossible):
+                    self.refuse(parked.payload, parked.topic, parked.partition, parked.offset, str(outcome))
+                else:
+                    invoice_ids |= {e.invoice_id for e in translation.effects}
+                    progress = True
+
+    def refuse(self, raw: bytes, topic: str, partition: int, offset: int, reason: str) -> None:
+        """Refused for good: a dead letter with the reason, in the same transaction; nothing is booked."""
+        now = datetime.now(UTC)
+        self.uow.publish(
+            topics.dead_letters(self.group),
+            DeadLetter(
+                consumer_group=self.group,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                value_b64=base64.b64encode(raw).decode(),
+                error_kind="refused",
+                error=reason,
+                attempts=1,
+                first_failed_at=now,
+                last_failed_at=now,
+            ),
+            key=None,
+        )
+        self.uow.after_commit(metrics.dead_letters.labels(SERVICE, self.group, topic, "refused").inc)
+
+
+def _in_sequence(case: Case, sequence: int) -> None:
+    """Providers that number each invoice's events are applied in that order, whatever order they arrive in."""
+    if sequence <= case.last_sequence:
+        raise Impossible(f"event number {sequence} of invoice {case.invoice_number} was already applied")
+    if sequence > case.last_sequence + 1:
+        raise NotYet(f"event number {sequence} of invoice {case.invoice_number} before number {case.last_sequence + 1}")
+    case.last_sequence = sequence

@@ -1,0 +1,326 @@
+"""The gateway's translations and lifecycle, without broker or database."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from collections import defaultdict
+from datetime import date
+
+import pytest
+
+from factoring_gateway.domain import lifecycle
+from factoring_gateway.domain.lifecycle import Case, Impossible, NotYet, Step
+from factoring_gateway.domain.mapping import AccountRole, KnownLedger, problems
+from factoring_gateway.domain.providers import ADAPTERS
+from factoring_gateway.domain.providers.base import Translation
+from factoring_gateway.domain.reconciliation import LedgerBalance, reconcile
+from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.invoicing import FactoringStatus
+from ledgerline_contracts.providers import abc_factoring as abc
+from ledgerline_contracts.providers import fjord_invoice_sale as fjord
+
+ABC, FJORD = ADAPTERS["abc-factoring"], ADAPTERS["fjord-invoice-sale"]
+ACCOUNTS = {
+    "intermediate": AccountRef(account="2400", party=20001),
+    "fees": AccountRef(account="7770"),
+    "interest_income": AccountRef(account="8050"),
+    "bank": AccountRef(account="1920"),
+    "receivables": AccountRef(account="1500"),
+    "holdback": AccountRef(account="1590"),
+}
+DAY = date(2026, 11, 23)
+
+
+def case(provider: str = "abc-factoring", gross: int = 1_250_000) -> Case:
+    return Case(uuid.uuid4(), "c1", provider, "1001", 10001, gross)
+
+
+def abc_event(c: Case, sequence: int, kind: abc.AbcEventType, amount: int | None = None) -> abc.AbcInvoiceEvent:
+    return abc.AbcInvoiceEvent(
+        event_id=f"e{sequence}",
+        submission_id=c.invoice_id,
+        sequence=sequence,
+        event_type=kind,
+        amount_ore=amount,
+        occurred_on=DAY,
+    )
+
+
+def run(adapter: object, c: Case, translation: Translation) -> list[object]:
+    for effect in translation.effects:
+        lifecycle.apply(c, effect.step, effect.amount_ore)
+        lifecycle.set_status(c, *adapter.describe(effect, c))  # type: ignore[attr-defined]
+    return adapter.vouchers(translation, {c.invoice_id: c}, ACCOUNTS)  # type: ignore[attr-defined,no-any-return]
+
+
+def balances(vouchers: list[object]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for v in vouchers:
+        for line in v.lines:  # type: ignore[attr-defined]
+            totals[line.account] += line.signed_ore
+    return {k: v for k, v in totals.items() if v}
+
+
+def domain_example(c: Case) -> list[abc.AbcInvoiceEvent]:
+    E = abc.AbcEventType
+    return [
+        abc_event(c, 1, E.ACCEPTED),
+        abc_event(c, 2, E.ADVANCE_PAID, 1_062_500),
+        abc_event(c, 3, E.DELIVERED),
+        abc_event(c, 4, E.FEE_CHARGED, 15_000),
+        abc_event(c, 5, E.DEBTOR_PAID, 1_250_000),
+        abc_event(c, 6, E.INTEREST_NOTE_COLLECTED, 8_000),
+        abc_event(c, 7, E.SETTLED, 180_500),
+    ]
+
+
+def test_abc_books_the_domain_example_exactly() -> None:
+    c = case()
+    vouchers = [v for event in domain_example(c) for v in run(ABC, c, ABC.translate(event))]
+    assert len(vouchers) == 5
+    for v in vouchers:
+        assert sum(line.signed_ore for line in v.lines) == 0
+    # The sale itself (1500 +12 500) is invoicing's; here the customer's 12 500 is taken off 1500 again.
+    assert balances(vouchers) == {"1920": 1_062_500 + 180_500, "7770": 15_000, "8050": -8_000, "1500": -1_250_000}
+    intermediate = [line for v in vouchers for line in v.lines if line.account == "2400"]
+    assert all(line.party == 20001 and line.open_item == "1001" for line in intermediate)
+    assert sum(line.signed_ore for line in intermediate) == 0
+    assert c.status is FactoringStatus.SETTLED and ABC.finished(c)
+    assert ABC.expected_balances(c) == {"intermediate": 0}
+
+
+def test_every_voucher_is_exactly_once_per_provider_event() -> None:
+    c = case()
+    keys = [v.idempotency_key for event in domain_example(c) for v in run(ABC, c, ABC.translate(event))]
+    assert keys == ["abc-factoring:e2", "abc-factoring:e4", "abc-factoring:e5", "abc-factoring:e6", "abc-factoring:e7"]
+
+
+def test_a_rejected_invoice_books_nothing_and_accepts_nothing_after() -> None:
+    c = case()
+    assert run(ABC, c, ABC.translate(abc_event(c, 1, abc.AbcEventType.REJECTED))) == []
+    assert c.status is FactoringStatus.REJECTED
+    with pytest.raises(Impossible, match="rejected"):
+        lifecycle.apply(c, Step.ADVANCE_PAID, 100)
+
+
+def test_abc_recourse_reclaims_the_advance() -> None:
+    c = case()
+    E = abc.AbcEventType
+    events = [
+        abc_event(c, 1, E.ACCEPTED),
+        abc_event(c, 2, E.ADVANCE_PAID, 1_062_500),
+        abc_event(c, 3, E.RECOURSE, 1_062_500),
+    ]
+    vouchers = [v for e in events for v in run(ABC, c, ABC.translate(e))]
+    assert balances(vouchers) == {}  # advance in, advance back: bank and intermediate both even
+    assert c.status is FactoringStatus.RETURNED and c.returned
+
+
+@pytest.mark.parametrize(
+    ("steps", "error"),
+    [
+        ([(Step.ACCEPTED, 0), (Step.ACCEPTED, 0)], "already accepted"),
+        ([(Step.ACCEPTED, 0), (Step.ADVANCE_PAID, 1), (Step.ADVANCE_PAID, 1)], "already paid"),
+        ([(Step.ACCEPTED, 0), (Step.DEBTOR_PAID, 1_250_001)], "exceeds"),
+        ([(Step.ACCEPTED, 0), (Step.SETTLED, 1)], "before the debtor paid in full"),
+        ([(Step.ACCEPTED, 0), (Step.DEBTOR_PAID, 1_250_000), (Step.SETTLED, 0), (Step.FEE_CHARGED, 1)], "settled"),
+        ([(Step.ACCEPTED, 0), (Step.REOPENED, 0)], "not returned"),
+    ],
+)
+def test_impossible_transitions_are_refused_with_a_reason(steps: list[tuple[Step, int]], error: str) -> None:
+    c = case()
+    with pytest.raises(Impossible, match=error):
+        for step, amount in steps:
+            lifecycle.apply(c, step, amount)
+
+
+def test_anything_before_the_decision_waits() -> None:
+    with pytest.raises(NotYet):
+        lifecycle.apply(case(), Step.ADVANCE_PAID, 100)
+
+
+def fjord_life(c: Case) -> list[fjord.FjordMessage]:
+    line = fjord.RemittanceLine
+    kind = fjord.RemittanceLineType
+    return [
+        fjord.PurchaseDecision(offer_ref=c.invoice_id, decision="APPROVED", purchase_price="12500.00", decided_on=DAY),
+        fjord.RemittanceReport(
+            report_id="R1",
+            seller_ref="c1",
+            paid_on=DAY,
+            total_amount="11000.00",
+            lines=[
+                line(offer_ref=c.invoice_id, line_type=kind.PURCHASE_PRICE, amount="12500.00"),
+                line(offer_ref=c.invoice_id, line_type=kind.FEE, amount="-250.00"),
+                line(offer_ref=c.invoice_id, line_type=kind.HOLDBACK, amount="-1250.00"),
+            ],
+        ),
+        fjord.BuyerPayment(offer_ref=c.invoice_id, amount="12500.00", paid_on=DAY),
+        fjord.RemittanceReport(
+            report_id="R2",
+            seller_ref="c1",
+            paid_on=DAY,
+            total_amount="1250.00",
+            lines=[line(offer_ref=c.invoice_id, line_type=kind.HOLDBACK_RELEASE, amount="1250.00")],
+        ),
+    ]
+
+
+def test_fjord_closes_the_receivable_on_purchase_and_pays_through_remittances() -> None:
+    c = case("fjord-invoice-sale")
+    vouchers = [v for message in fjord_life(c) for v in run(FJORD, c, FJORD.translate(message))]
+    assert balances(vouchers) == {"1500": -1_250_000, "1920": 1_100_000 + 125_000, "7770": 25_000}
+    assert c.status is FactoringStatus.SETTLED and FJORD.finished(c)
+    assert FJORD.expected_balances(c) == {"intermediate": 0, "holdback": 0}
+
+
+def test_fjord_recourse_reopens_the_receivable_and_is_netted_later() -> None:
+    c = case("fjord-invoice-sale")
+    life = fjord_life(c)[:2]
+    life += [
+        fjord.RecourseNotice(offer_ref=c.invoice_id, amount="12500.00", returned_on=DAY, reason="unpaid"),
+        fjord.RemittanceReport(
+            report_id="R3",
+            seller_ref="c1",
+            paid_on=DAY,
+            total_amount="-11250.00",
+            lines=[
+                fjord.RemittanceLine(offer_ref=c.invoice_id, line_type="RECOURSE_NETTING", amount="-12500.00"),
+                fjord.RemittanceLine(offer_ref=c.invoice_id, line_type="HOLDBACK_RELEASE", amount="1250.00"),
+            ],
+        ),
+    ]
+    vouchers = [v for message in life for v in run(FJORD, c, FJORD.translate(message))]
+    assert balances(vouchers) == {"1920": 1_100_000 - 1_125_000, "7770": 25_000}
+    assert FJORD.expected_balances(c) == {"intermediate": 0, "holdback": 0}
+    assert c.status is FactoringStatus.RETURNED and FJORD.finished(c)
+
+
+def test_a_remittance_whose_total_is_not_its_lines_is_refused() -> None:
+    c = case("fjord-invoice-sale")
+    report = fjord.RemittanceReport(
+        report_id="R9",
+        seller_ref="c1",
+        paid_on=DAY,
+        total_amount="1.00",
+        lines=[fjord.RemittanceLine(offer_ref=c.invoice_id, line_type="PURCHASE_PRICE", amount="2.00")],
+    )
+    with pytest.raises(Impossible, match="not the sum of its lines"):
+        FJORD.translate(report)
+    with pytest.raises(Impossible, match="fractions of an øre"):  # the contract refuses it first; belt and braces
+        FJORD.translate(
+            fjord.BuyerPayment.model_construct(
+                type="fjord.BuyerPayment",
+                version=1,
+                message_id=uuid.uuid4(),
+                offer_ref=c.invoice_id,
+                amount="0.001",
+                paid_on=DAY,
+            )
+        )
+
+
+def deliver_shuffled(adapter: object, c: Case, translations: list[Translation], order: list[int]) -> list[object]:
+    """Applies translations in `order`, parking what cannot apply yet and retrying it after each success,
+    the way the gateway's handler does."""
+    parked: list[Translation] = []
+    vouchers: list[object] = []
+
+    def attempt(t: Translation) -> bool:
+        trial = Case(**{**c.__dict__, "history": list(c.history)})
+        try:
+            for effect in t.effects:
+                if t.sequence is not None:
+                    if t.sequence > trial.last_sequence + 1:
+                        raise NotYet("gap")
+                    trial.last_sequence = t.sequence
+                lifecycle.apply(trial, effect.step, effect.amount_ore)
+        except NotYet:
+            return False
+        c.__dict__.update(trial.__dict__)
+        vouchers.extend(adapter.vouchers(t, {c.invoice_id: c}, ACCOUNTS))  # type: ignore[attr-defined]
+        return True
+
+    for index in order:
+        if attempt(translations[index]):
+            progress = True
+            while progress:
+                progress = False
+                for t in list(parked):
+                    if attempt(t):
+                        parked.remove(t)
+                        progress = True
+        else:
+            parked.append(translations[index])
+    assert parked == []
+    return vouchers
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_shuffled_events_give_the_same_books(seed: int) -> None:
+    abc_case, fjord_case = case(), case("fjord-invoice-sale")
+    for adapter, c, messages in [
+        (ABC, abc_case, domain_example(abc_case)),
+        (FJORD, fjord_case, fjord_life(fjord_case)),
+    ]:
+        translations = [adapter.translate(m) for m in messages]
+        reference = balances(deliver_shuffled(adapter, _fresh(c), translations, list(range(len(translations)))))
+        order = list(range(len(translations)))
+        random.Random(seed).shuffle(order)
+        assert balances(deliver_shuffled(adapter, _fresh(c), translations, order)) == reference
+
+
+def _fresh(c: Case) -> Case:
+    return Case(c.invoice_id, c.client_id, c.provider, c.invoice_number, c.customer_number, c.gross_ore)
+
+
+def test_activation_names_every_missing_or_wrong_account() -> None:
+    roles = [AccountRole("intermediate", "x"), AccountRole("fees", "y"), AccountRole("extra", "z", required=False)]
+    ledger = KnownLedger(frozenset({"2400", "7770"}), {20001: "2400", 10001: "1500"})
+    assert (
+        problems(
+            roles, {"intermediate": AccountRef(account="2400", party=20001), "fees": AccountRef(account="7770")}, ledger
+        )
+        == []
+    )
+    found = problems(
+        roles, {"intermediate": AccountRef(account="2400", party=10001), "other": AccountRef(account="1920")}, ledger
+    )
+    assert found == [
+        "intermediate: party 10001 belongs under account 1500, not 2400",
+        "no account mapped for fees (y)",
+        "roles this provider does not use: other",
+    ]
+    assert problems(
+        roles, {"intermediate": AccountRef(account="2960"), "fees": AccountRef(account="7770")}, ledger
+    ) == ["intermediate: account 2960 does not exist in the ledger"]
+
+
+def test_reconciliation_lists_what_is_left_after_settlement_with_its_vouchers() -> None:
+    done, open_ = case(), case()
+    open_.invoice_number = "1002"
+    for c in (done, open_):
+        for event in domain_example(c):
+            run(ABC, c, ABC.translate(event))
+    ledger = {"intermediate": {"1001": LedgerBalance(0, ["FACTORING-1"]), "1002": LedgerBalance(-500, ["F-9"])}}
+    report = reconcile(ABC, [done, open_], ledger, {})
+    assert report["finished_with_zero_balance"] == 1
+    assert [d["invoice_number"] for d in report["differences"]] == ["1002"]
+    assert report["differences"][0]["accounts"]["intermediate"] == {
+        "expected_ore": 0,
+        "ledger_ore": -500,
+        "difference_ore": -500,
+        "vouchers": ["F-9"],
+    }
+
+
+def test_permutations_of_a_short_life_all_converge() -> None:
+    c = case()
+    translations = [ABC.translate(e) for e in domain_example(c)[:4]]
+    outcomes = {
+        tuple(sorted(balances(deliver_shuffled(ABC, _fresh(c), translations, list(order))).items()))
+        for order in itertools.permutations(range(4))
+    }
+    assert len(outcomes) == 1

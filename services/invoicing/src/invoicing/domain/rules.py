@@ -1,0 +1,244 @@
+"""The accounting system's factoring rules (DOMAIN.md rules 1–12), without I/O.
+
+Every refusal raises `Refused` with a reason that names what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ledgerline_contracts.invoicing import (
+    ADMINISTRATOR,
+    VAT_RATES,
+    CustomerData,
+    CustomerKind,
+    DeliveryMethod,
+    FactoringStatus,
+    InvoiceLine,
+    InvoiceOrigin,
+)
+
+from .model import MANAGE_ROLES, Client, CustomerCard, Integration, IntegrationState, Invoice, InvoiceState
+
+
+class Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- who may do what ----------------------------------------------------------------------------------------------
+def require_user(client: Client, user_id: str) -> None:
+    if user_id not in client.users:
+        raise Refused(f"user {user_id} is not a user of client {client.client_id}")
+
+
+def require_administrator(client: Client, user_id: str) -> None:
+    require_user(client, user_id)
+    if ADMINISTRATOR not in client.users[user_id].roles:
+        raise Refused(f"user {user_id} is not an administrator of client {client.client_id}")
+
+
+def require_role_manager(client: Client, user_id: str) -> None:
+    require_user(client, user_id)
+    if MANAGE_ROLES not in client.privileges_of(user_id):
+        raise Refused(f"user {user_id} lacks the privilege {MANAGE_ROLES} (role management)")
+
+
+# --- customer cards -----------------------------------------------------------------------------------------------
+def missing_for_factoring(data: CustomerData) -> list[str]:
+    """What a customer card lacks for a provider to register and collect from the debtor (rule 8)."""
+    if data.kind is CustomerKind.PERSON:
+        wanted = {"first name": data.first_name, "last name": data.last_name}
+    else:
+        wanted = {"company name": data.company_name, "organisation number": data.organisation_number}
+    wanted |= {
+        "street address": data.address.street,
+        "postcode": data.address.postcode,
+        "city": data.address.city,
+        "phone": data.phone,
+        "e-mail": data.email,
+    }
+    return [name for name, value in wanted.items() if not value]
+
+
+def new_card(
+    client: Client, number: int, data: CustomerData, use_factoring: bool | None, delivery_method: str | None
+) -> CustomerCard:
+    """A new card: while an integration is active it uses factoring by default (rule 9)."""
+    factoring = client.factoring_method
+    uses = use_factoring if use_factoring is not None else factoring is not None
+    method = delivery_method or (factoring if uses and factoring else DeliveryMethod.EMAIL.value)
+    card = CustomerCard(number, data, uses, method)
+    check_card(client, card)
+    return card
+
+
+def changed_card(
+    client: Client, card: CustomerCard, data: CustomerData, use_factoring: bool | None, delivery_method: str | None
+) -> CustomerCard:
+    updated = CustomerCard(
+        card.number,
+        data,
+        card.use_factoring if use_factoring is None else use_factoring,
+        delivery_method or card.delivery_method,
+        card.delivery_method_before_factoring,
+    )
+    check_card(client, updated)
+    return updated
+
+
+def check_card(client: Client, card: CustomerCard) -> None:
+    if card.delivery_method not in client.delivery_methods():
+        raise Refused(
+            f"delivery method {card.delivery_method!r} is not available for this client "
+            f"(available: {', '.join(client.delivery_methods())})"
+        )
+    factoring = client.factoring_method
+    if card.delivery_method == factoring and not card.use_factoring:
+        raise Refused(f"delivery method {factoring} needs «Use factoring» ticked on the customer card")
+    if factoring and card.use_factoring:
+        missing = missing_for_factoring(card.data)
+        if missing:
+            raise Refused(f"customer card {card.number} lacks what {factoring} needs: {', '.join(missing)}")
+
+
+def exclude_from_factoring(client: Client, card: CustomerCard, method: DeliveryMethod) -> CustomerCard:
+    """Untick «Use factoring» and choose another delivery method: no invoice of this customer goes via factoring."""
+    return CustomerCard(card.number, card.data, False, method.value, None)
+
+
+# --- activation saga ----------------------------------------------------------------------------------------------
+def start_activation(client: Client, provider: str, request_id: UUID) -> Integration:
+    if client.legacy_factoring:
+        raise Refused(
+            "the old file-based factoring is still on: transfer its unsent invoices to the factoring company and "
+            "turn the setting off before activating an integration"
+        )
+    if client.integration is not None:
+        name = client.integration.display_name or client.integration.provider
+        state = "is being activated" if client.integration.state is IntegrationState.PENDING else "is active"
+        raise Refused(f"{name} {state}: a client has one factoring integration at a time")
+    return Integration(provider, IntegrationState.PENDING, request_id)
+
+
+def flag_cards_for_factoring(cards: list[CustomerCard], method: str) -> list[CustomerCard]:
+    """Rule 6: every card gets «Use factoring» and the integration as delivery method (the old one remembered)."""
+    return [CustomerCard(c.number, c.data, True, method, c.delivery_method) for c in cards]
+
+
+def unflag_cards(cards: list[CustomerCard], method: str) -> list[CustomerCard]:
+    """Deactivation: cards on the integration go back to the delivery method they had before it."""
+    return [
+        CustomerCard(c.number, c.data, False, c.delivery_method_before_factoring or DeliveryMethod.EMAIL.value, None)
+        for c in cards
+        if c.delivery_method == method or c.use_factoring
+    ]
+
+
+def turn_off_legacy_factoring(client: Client, unsent: int) -> None:
+    if unsent:
+        raise Refused(
+            f"{unsent} invoice(s) have not been sent to the factoring company yet: transfer them with the "
+            "factoring report first"
+        )
+
+
+# --- invoices -----------------------------------------------------------------------------------------------------
+def vat_of(line: InvoiceLine) -> int:
+    """VAT per line, rounded half up to the øre (integer arithmetic: no float ever touches money)."""
+    return (line.net_ore * VAT_RATES[line.vat_code] + 50) // 100
+
+
+def totals(lines: list[InvoiceLine]) -> tuple[int, int, int]:
+    net = sum(line.net_ore for line in lines)
+    vat = sum(vat_of(line) for line in lines)
+    return net, vat, net + vat
+
+
+def check_draft(invoice: Invoice) -> None:
+    if invoice.due_date < invoice.invoice_date:
+        raise Refused(f"due date {invoice.due_date} is before invoice date {invoice.invoice_date}")
+
+
+def choose_delivery(client: Client, card: CustomerCard, invoice: Invoice, override: str | None) -> tuple[str, bool]:
+    """The delivery method for this invoice and whether it goes via factoring (rules 1, 2, 3, 8, 10)."""
+    if invoice.state is not InvoiceState.DRAFT:
+        raise Refused(f"invoice {invoice.number} has already been sent")
+    method = override or card.delivery_method
+    if method not in client.delivery_methods():
+        raise Refused(
+            f"delivery method {method!r} is not available for this client "
+            f"(available: {', '.join(client.delivery_methods())})"
+        )
+    if method == DeliveryMethod.E_INVOICE and not client.e_invoice_agreement:
+        raise Refused("the client has no e-invoice (EHF) agreement")
+    via_factoring = method == client.factoring_method
+    if not via_factoring:
+        return method, False
+    if invoice.origin is InvoiceOrigin.IMPORTED:
+        raise Refused(
+            "imported invoices cannot go via factoring: only invoices created in the system can "
+            "(choose another delivery method for this invoice)"
+        )
+    if not card.use_factoring:
+        raise Refused(f"customer {card.number} is excluded from factoring («Use factoring» is not ticked)")
+    missing = missing_for_factoring(card.data)
+    if missing:
+        raise Refused(f"customer card {card.number} lacks what {method} needs: {', '.join(missing)}")
+    return method, True
+
+
+def send(client: Client, invoice: Invoice, method: str, via_factoring: bool) -> None:
+    """Marks the invoice sent (rule 11): via factoring it is «being prepared», with reminders and collection off."""
+    invoice.state = InvoiceState.SENT
+    invoice.number = str(client.next_invoice_number)
+    client.next_invoice_number += 1
+    invoice.delivery_method = method
+    if via_factoring:
+        assert client.integration is not None
+        invoice.factoring_provider = client.integration.provider
+        invoice.factoring_status = FactoringStatus.PREPARING
+        invoice.factoring_description = f"Being prepared for factoring with {method}"
+        invoice.reminders = invoice.debt_collection = False  # rule 3: the provider does the follow-up
+    else:
+        invoice.reminders, invoice.debt_collection = client.reminders, client.debt_collection
+        if client.legacy_factoring:
+            invoice.legacy_transfer = "unsent"
+
+
+def check_payment(invoice: Invoice, amount: int) -> None:
+    if invoice.state is not InvoiceState.SENT:
+        raise Refused("only a sent invoice can be paid")
+    if invoice.factoring_provider is not None:
+        raise Refused(
+            f"invoice {invoice.number} was handed to {invoice.factoring_provider}: the debtor pays the "
+            "provider, whose events book the payment"
+        )
+    if amount > invoice.outstanding_ore:
+        raise Refused(f"payment of {amount} øre exceeds the {invoice.outstanding_ore} øre outstanding")
+
+
+def check_credit(invoice: Invoice, amount: int | None) -> int:
+    if invoice.state is not InvoiceState.SENT:
+        raise Refused("only a sent invoice can be credited")
+    amount = invoice.outstanding_ore if amount is None else amount
+    if amount <= 0 or amount > invoice.outstanding_ore:
+        raise Refused(f"credit of {amount} øre is more than the {invoice.outstanding_ore} øre outstanding")
+    return amount
+
+
+def split_gross(invoice: Invoice, gross: int) -> tuple[int, int]:
+    """A partial credit's net and VAT in the invoice's own proportion (VAT rounded half up)."""
+    if invoice.gross_ore == 0:
+        return gross, 0
+    vat = (gross * invoice.vat_ore * 2 + invoice.gross_ore) // (2 * invoice.gross_ore)
+    return gross - vat, vat
+
+
+def apply_status(invoice: Invoice, status: FactoringStatus, description: str, sequence: int) -> bool:
+    """Rule 12: the gateway's status updates; an older update than the one shown is ignored."""
+    if sequence <= invoice.status_sequence:
+        return False
+    invoice.factoring_status, invoice.factoring_description, invoice.status_sequence = status, description, sequence
+    return True

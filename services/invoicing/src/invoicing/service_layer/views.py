@@ -1,0 +1,85 @@
+"""Invoicing's read-only reports. Every invoice report carries the two factoring columns (rule 7)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+INVOICE_COLUMNS = (
+    "invoice_id, number, customer_number, origin, invoice_date, due_date, net_ore, vat_ore, gross_ore, state, "
+    "delivery_method, factoring_provider, factoring_status, factoring_description, reminders, debt_collection, "
+    "legacy_transfer, paid_ore, credited_ore, gross_ore - paid_ore - credited_ore AS outstanding_ore, sent_at"
+)
+
+
+async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        return [dict(row._mapping) for row in await connection.execute(text(sql), params)]
+
+
+async def client(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None:
+    rows = await _rows(engine, "SELECT * FROM clients WHERE client_id = :c", c=client_id)
+    if not rows:
+        return None
+    row = rows[0]
+    roles, users = row["roles"], row["users"]
+    integration = row["integration"]
+    methods = ["email", "e_invoice", "print"]
+    if integration and integration.get("state") == "active":
+        methods.append(integration["display_name"])
+    return {
+        "client_id": client_id,
+        "company_name": row["company_name"],
+        "organisation_number": row["organisation_number"],
+        "settings": row["settings"],
+        "integration": integration,
+        "delivery_methods": methods,
+        "roles": roles,
+        "users": [
+            {**user, "privileges": sorted(set().union(*(set(roles.get(r, [])) for r in user["roles"])))}
+            for user in users
+        ],
+    }
+
+
+async def customers(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]:
+    return await _rows(
+        engine,
+        "SELECT number, data, use_factoring, delivery_method FROM customers WHERE client_id = :c ORDER BY number",
+        c=client_id,
+    )
+
+
+async def invoices(engine: AsyncEngine, client_id: str, unpaid: bool, status: str | None) -> list[dict[str, Any]]:
+    return await _rows(
+        engine,
+        f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE client_id = :c "
+        "AND (NOT :unpaid OR (state = 'sent' AND gross_ore - paid_ore - credited_ore > 0)) "
+        "AND (CAST(:status AS text) IS NULL OR factoring_status = :status) "
+        "ORDER BY number NULLS LAST, invoice_date",
+        c=client_id,
+        unpaid=unpaid,
+        status=status,
+    )
+
+
+async def invoice(engine: AsyncEngine, client_id: str, invoice_id: UUID) -> dict[str, Any] | None:
+    rows = await _rows(
+        engine,
+        f"SELECT {INVOICE_COLUMNS}, lines FROM invoices WHERE client_id = :c AND invoice_id = :i",
+        c=client_id,
+        i=invoice_id,
+    )
+    if not rows:
+        return None
+    result = rows[0]
+    result["factoring_history"] = await _rows(
+        engine,
+        "SELECT sequence, status, description, provider_event_id, applied, received_at "
+        "FROM factoring_status_history WHERE invoice_id = :i ORDER BY id",
+        i=invoice_id,
+    )
+    return result

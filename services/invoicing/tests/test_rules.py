@@ -1,0 +1,200 @@
+"""Invoicing's factoring rules (DOMAIN.md rules 1–12) on the pure domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+
+from invoicing.domain import postings, rules
+from invoicing.domain.model import Client, CustomerCard, Integration, IntegrationState, Invoice, InvoiceState
+from invoicing.domain.rules import Refused
+from ledgerline_contracts.invoicing import (
+    Address,
+    CustomerData,
+    CustomerKind,
+    DeliveryMethod,
+    FactoringStatus,
+    InvoiceLine,
+    InvoiceOrigin,
+    VatCode,
+)
+
+PERSON = CustomerData(
+    kind=CustomerKind.PERSON,
+    first_name="Kari",
+    last_name="Nordmann",
+    address=Address(street="Storgata 1", postcode="0155", city="Oslo"),
+    phone="+4791234567",
+    email="kari@example.no",
+)
+COMPANY = CustomerData(
+    kind=CustomerKind.COMPANY,
+    company_name="Fjellbygg AS",
+    organisation_number="987654321",
+    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
+    phone="+4755000000",
+    email="post@fjellbygg.no",
+)
+
+
+def active_client() -> Client:
+    client = Client("c1", "Demo AS", "912345678")
+    client.integration = Integration("abc-factoring", IntegrationState.ACTIVE, uuid.uuid4(), "ABC Factoring")
+    return client
+
+
+def draft(origin: InvoiceOrigin = InvoiceOrigin.CREATED, *lines: InvoiceLine) -> Invoice:
+    lines_ = list(lines) or [InvoiceLine(description="Consulting", net_ore=1_000_000)]
+    net, vat, gross = rules.totals(lines_)
+    return Invoice(uuid.uuid4(), 10001, origin, date(2026, 11, 23), date(2026, 12, 7), lines_, net, vat, gross)
+
+
+def test_a_person_needs_names_full_address_phone_and_email() -> None:
+    assert rules.missing_for_factoring(PERSON) == []
+    bare = CustomerData(kind=CustomerKind.PERSON, first_name="Kari")
+    assert rules.missing_for_factoring(bare) == ["last name", "street address", "postcode", "city", "phone", "e-mail"]
+
+
+def test_a_company_needs_its_organisation_number() -> None:
+    assert rules.missing_for_factoring(COMPANY) == []
+    without = COMPANY.model_copy(update={"organisation_number": None})
+    assert rules.missing_for_factoring(without) == ["organisation number"]
+
+
+def test_activation_is_refused_while_the_old_file_based_factoring_is_on() -> None:
+    client = Client("c1", "Demo AS", "912345678", legacy_factoring=True)
+    with pytest.raises(Refused, match="old file-based factoring is still on"):
+        rules.start_activation(client, "abc-factoring", uuid.uuid4())
+
+
+def test_old_factoring_cannot_be_turned_off_with_unsent_invoices() -> None:
+    with pytest.raises(Refused, match="2 invoice"):
+        rules.turn_off_legacy_factoring(Client("c1", "Demo AS", "912345678", legacy_factoring=True), 2)
+    rules.turn_off_legacy_factoring(Client("c1", "Demo AS", "912345678", legacy_factoring=True), 0)
+
+
+def test_only_one_integration_at_a_time() -> None:
+    with pytest.raises(Refused, match="ABC Factoring is active"):
+        rules.start_activation(active_client(), "fjord-invoice-sale", uuid.uuid4())
+
+
+def test_activation_flags_every_card_and_deactivation_restores_the_old_method() -> None:
+    cards = [CustomerCard(10001, PERSON, False, "email"), CustomerCard(10002, COMPANY, False, "print")]
+    flagged = rules.flag_cards_for_factoring(cards, "ABC Factoring")
+    assert all(c.use_factoring and c.delivery_method == "ABC Factoring" for c in flagged)
+    restored = rules.unflag_cards(flagged, "ABC Factoring")
+    assert [(c.use_factoring, c.delivery_method) for c in restored] == [(False, "email"), (False, "print")]
+
+
+def test_new_cards_use_factoring_by_default_while_an_integration_is_active() -> None:
+    card = rules.new_card(active_client(), 10003, PERSON, None, None)
+    assert card.use_factoring and card.delivery_method == "ABC Factoring"
+    plain = rules.new_card(Client("c2", "Other AS", "912345679"), 10003, PERSON, None, None)
+    assert not plain.use_factoring and plain.delivery_method == "email"
+
+
+def test_saving_a_factoring_card_that_lacks_data_names_what_is_missing() -> None:
+    bare = COMPANY.model_copy(update={"organisation_number": None, "phone": None})
+    with pytest.raises(Refused, match="lacks what ABC Factoring needs: organisation number, phone"):
+        rules.new_card(active_client(), 10004, bare, None, None)
+    excluded = rules.new_card(active_client(), 10004, bare, False, "email")  # excluded customers need less
+    assert not excluded.use_factoring
+
+
+def test_imported_invoices_never_go_via_factoring() -> None:
+    client = active_client()
+    card = CustomerCard(10001, PERSON, True, "ABC Factoring")
+    with pytest.raises(Refused, match="imported invoices cannot go via factoring"):
+        rules.choose_delivery(client, card, draft(InvoiceOrigin.IMPORTED), None)
+    assert rules.choose_delivery(client, card, draft(InvoiceOrigin.IMPORTED), "email") == ("email", False)
+
+
+def test_an_excluded_customer_is_never_delivered_via_factoring() -> None:
+    client = active_client()
+    card = rules.exclude_from_factoring(
+        client, CustomerCard(10001, PERSON, True, "ABC Factoring"), DeliveryMethod.PRINT
+    )
+    assert rules.choose_delivery(client, card, draft(), None) == ("print", False)
+    with pytest.raises(Refused, match="excluded from factoring"):
+        rules.choose_delivery(client, card, draft(), "ABC Factoring")
+
+
+def test_the_customer_data_check_runs_again_when_sending() -> None:
+    card = CustomerCard(10001, PERSON.model_copy(update={"email": None}), True, "ABC Factoring")
+    with pytest.raises(Refused, match="lacks what ABC Factoring needs: e-mail"):
+        rules.choose_delivery(active_client(), card, draft(), None)
+
+
+def test_sending_via_factoring_prepares_it_and_switches_off_reminders_and_collection() -> None:
+    client = active_client()
+    client.debt_collection = True
+    invoice = draft()
+    method, via = rules.choose_delivery(client, CustomerCard(10001, PERSON, True, "ABC Factoring"), invoice, None)
+    rules.send(client, invoice, method, via)
+    assert invoice.state is InvoiceState.SENT and invoice.number == "1001"
+    assert invoice.factoring_status is FactoringStatus.PREPARING
+    assert not invoice.reminders and not invoice.debt_collection
+    assert client.next_invoice_number == 1002
+
+
+def test_an_override_for_one_invoice_skips_factoring_for_that_invoice_only() -> None:
+    client = active_client()
+    invoice = draft()
+    method, via = rules.choose_delivery(client, CustomerCard(10001, PERSON, True, "ABC Factoring"), invoice, "email")
+    rules.send(client, invoice, method, via)
+    assert (method, via, invoice.factoring_status, invoice.reminders) == ("email", False, None, True)
+
+
+def test_e_invoice_needs_an_agreement() -> None:
+    with pytest.raises(Refused, match="no e-invoice"):
+        rules.choose_delivery(active_client(), CustomerCard(10001, PERSON, False, "email"), draft(), "e_invoice")
+
+
+def test_vat_is_rounded_half_up_per_line_in_whole_ore() -> None:
+    assert rules.vat_of(InvoiceLine(description="x", net_ore=1_000_000)) == 250_000
+    assert rules.vat_of(InvoiceLine(description="x", net_ore=3, vat_code=VatCode.LOW)) == 0  # 0.36 øre
+    assert rules.vat_of(InvoiceLine(description="x", net_ore=5, vat_code=VatCode.HIGH)) == 1  # 1.25 øre
+    assert rules.vat_of(InvoiceLine(description="x", net_ore=10, vat_code=VatCode.MEDIUM)) == 2  # 1.5 → 2
+
+
+def test_the_sale_voucher_balances_and_opens_the_invoice_on_the_customer() -> None:
+    client = active_client()
+    invoice = draft(
+        InvoiceOrigin.CREATED,
+        InvoiceLine(description="a", net_ore=1_000_000),
+        InvoiceLine(description="b", net_ore=33_333, vat_code=VatCode.LOW),
+        InvoiceLine(description="c", net_ore=5_000, vat_code=VatCode.EXEMPT),
+    )
+    rules.send(client, invoice, "email", False)
+    voucher = postings.sale(client, invoice)
+    debit = sum(line.amount_ore for line in voucher.lines if line.side == "debit")
+    credit = sum(line.amount_ore for line in voucher.lines if line.side == "credit")
+    assert debit == credit == invoice.gross_ore == 1_000_000 + 250_000 + 33_333 + 4_000 + 5_000
+    receivable = voucher.lines[0]
+    assert (receivable.account, receivable.party, receivable.open_item) == ("1500", 10001, "1001")
+    assert {line.account for line in voucher.lines} == {"1500", "3000", "3100", "2700"}
+
+
+def test_a_partial_credit_note_splits_net_and_vat_like_the_invoice() -> None:
+    client = active_client()
+    invoice = draft()
+    rules.send(client, invoice, "email", False)
+    voucher = postings.credit_note(client, invoice, 500_000, date(2026, 11, 30), uuid.uuid4())
+    amounts = {(line.account, line.side): line.amount_ore for line in voucher.lines}
+    assert amounts == {("3000", "debit"): 400_000, ("2700", "debit"): 100_000, ("1500", "credit"): 500_000}
+
+
+def test_older_status_updates_never_overwrite_newer_ones() -> None:
+    invoice = draft()
+    assert rules.apply_status(invoice, FactoringStatus.ACCEPTED, "Accepted", 2)
+    assert not rules.apply_status(invoice, FactoringStatus.PREPARED, "Invoice prepared", 1)
+    assert invoice.factoring_status is FactoringStatus.ACCEPTED
+
+
+def test_payments_on_factored_invoices_are_the_providers_to_book() -> None:
+    invoice = draft()
+    rules.send(active_client(), invoice, "ABC Factoring", True)
+    with pytest.raises(Refused, match="debtor pays the provider"):
+        rules.check_payment(invoice, 100)

@@ -1,0 +1,258 @@
+"""Factoring via API end to end: invoicing, the factoring gateway, both provider simulators and the ledger,
+all real processes on the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from datetime import date
+from typing import Any
+
+import orjson
+import pytest
+
+from ledgerline_cli.operator import Operator
+from ledgerline_contracts import topics
+from ledgerline_contracts.invoicing import InvoiceLine
+from ledgerline_contracts.operations import DeadLetter
+from ledgerline_contracts.providers import abc_factoring as abc
+from ledgerline_contracts.providers import fjord_invoice_sale as fjord
+from tests.support.http import eventually
+from tests.support.scenario import COMPANY, PERSON, TEN_THOUSAND, client_with_accounts, factoring_client
+
+pytestmark = pytest.mark.integration
+
+
+async def status_of(op: Operator, client: str, invoice: uuid.UUID, wanted: str, timeout: float = 30) -> dict[str, Any]:
+    async def reached() -> dict[str, Any] | None:
+        found = await op.invoice(client, invoice)
+        return found if found["factoring_status"] == wanted else None
+
+    return await eventually(reached, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def balances(trial: dict[str, Any]) -> dict[str, int]:
+    return {a["account"]: a["balance_ore"] for a in trial["accounts"] if a["balance_ore"]}
+
+
+async def settled_books(op: Operator, client: str, expected: dict[str, int]) -> dict[str, int]:
+    async def matches() -> dict[str, int] | None:
+        found = balances(await op.trial_balance(client))
+        return found if found == expected else None
+
+    try:
+        return await eventually(matches, timeout=30)  # type: ignore[no-any-return]
+    except TimeoutError:
+        assert balances(await op.trial_balance(client)) == expected
+        raise
+
+
+async def test_activation_waits_for_the_old_file_based_factoring_to_end(operator: Operator, client_id: str) -> None:
+    await client_with_accounts(operator, client_id, "abc-factoring")
+    customer = (await operator.upsert_customer(client_id, PERSON)).details["customer_number"]
+    await operator.settings(client_id, legacy_factoring=True)
+    refused = await operator.activate(client_id, "abc-factoring", expect_accepted=False)
+    assert "old file-based factoring is still on" in (refused.reason or "")
+    invoice = await operator.create_invoice(client_id, customer, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)  # goes the old way: waits for the factoring report
+    still = await operator.settings(client_id, legacy_factoring=False, expect_accepted=False)
+    assert "1 invoice(s) have not been sent to the factoring company" in (still.reason or "")
+    assert (await operator.transfer_legacy_invoices(client_id)).details == {"transferred": 1}
+    await operator.settings(client_id, legacy_factoring=False)
+    activated = await operator.activate(client_id, "abc-factoring")
+    assert activated.details["delivery_method"] == "ABC Factoring"
+
+
+async def test_activation_is_refused_until_every_account_is_mapped_and_exists(
+    operator: Operator, client_id: str
+) -> None:
+    await operator.create_client(client_id, "Demo AS", "912345678")
+    refused = await operator.activate(client_id, "abc-factoring", expect_accepted=False)
+    assert "no account mapped for intermediate" in (refused.reason or "")
+    assert "no account mapped for interest_income" in (refused.reason or "")
+    from tests.support.scenario import ROLES
+
+    await operator.map_accounts(client_id, "abc-factoring", ROLES["abc-factoring"])
+    refused = await operator.activate(client_id, "abc-factoring", expect_accepted=False)
+    assert refused.reason == (
+        "ABC Factoring cannot be activated: intermediate: sub-ledger party 20001 does not exist in the ledger"
+    )
+    await operator.add_party(client_id, 20001, "ABC Factoring", "supplier")
+    await eventually(lambda: _activates(operator, client_id), timeout=20)
+
+
+async def _activates(op: Operator, client_id: str) -> bool:
+    result = await op.activate(client_id, "abc-factoring", expect_accepted=False)
+    return result.accepted
+
+
+async def test_activation_flags_every_card_and_deactivation_restores_them(operator: Operator, client_id: str) -> None:
+    await factoring_client(operator, client_id, "abc-factoring")
+    client = await operator.client(client_id)
+    assert "ABC Factoring" in client["delivery_methods"]
+    cards = {c["number"]: c for c in await operator.customers(client_id)}
+    assert all(c["use_factoring"] and c["delivery_method"] == "ABC Factoring" for c in cards.values())
+    newcomer = await operator.upsert_customer(client_id, PERSON.model_copy(update={"first_name": "Ola"}))
+    assert newcomer.details["use_factoring"] and newcomer.details["delivery_method"] == "ABC Factoring"
+    await operator.deactivate(client_id)
+    cards = {c["number"]: c for c in await operator.customers(client_id)}
+    assert all(not c["use_factoring"] and c["delivery_method"] == "email" for c in cards.values())
+    assert "ABC Factoring" not in (await operator.client(client_id))["delivery_methods"]
+
+
+async def test_a_card_missing_its_organisation_number_is_refused_by_name(operator: Operator, client_id: str) -> None:
+    await factoring_client(operator, client_id, "abc-factoring")
+    refused = await operator.upsert_customer(
+        client_id,
+        COMPANY.model_copy(update={"organisation_number": None, "company_name": "Nyfirma AS"}),
+        expect_accepted=False,
+    )
+    assert refused.reason == "customer card 10003 lacks what ABC Factoring needs: organisation number"
+
+
+async def test_an_imported_invoice_is_refused_and_an_excluded_customer_is_invoiced_by_email(
+    operator: Operator, client_id: str
+) -> None:
+    person, company = await factoring_client(operator, client_id, "abc-factoring")
+    imported = await operator.create_invoice(client_id, person, TEN_THOUSAND, origin="imported")
+    refused = await operator.send_invoice(client_id, imported, expect_accepted=False)
+    assert "imported invoices cannot go via factoring" in (refused.reason or "")
+    await operator.exclude_customer(client_id, company, "email")
+    plain = await operator.create_invoice(client_id, company, TEN_THOUSAND)
+    sent = await operator.send_invoice(client_id, plain)
+    assert sent.details["via_factoring"] is False and sent.details["delivery_method"] == "email"
+    await asyncio.sleep(1)
+    assert operator.bus.seen(topics.INVOICING_EVENTS, where=lambda m: getattr(m, "invoice_id", None) == plain) == []
+
+
+async def test_abc_books_the_domain_example_to_settlement(operator: Operator, client_id: str) -> None:
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, late_percent=100)
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    sent = await operator.send_invoice(client_id, invoice)
+    assert sent.details["factoring_status"] == "preparing" and sent.details["via_factoring"]
+    final = await status_of(operator, client_id, invoice, "settled")
+    assert final["reminders"] is False and final["debt_collection"] is False
+    history = [h["status"] for h in final["factoring_history"] if h["applied"]]
+    assert history[0] == "prepared" and history[-1] == "settled"
+    assert {"accepted", "advance_paid", "delivered", "reminded", "paid"} <= set(history)
+    expected = {"1920": 1_243_000, "2700": -250_000, "3000": -1_000_000, "7770": 15_000, "8050": -8_000}
+    assert await settled_books(operator, client_id, expected) == expected  # 1500 and the intermediate: zero
+    deliveries = operator.bus.seen(
+        topics.factoring_outbound("abc-factoring"), abc.AbcInvoiceSubmission, lambda m: m.submission_id == invoice
+    )
+    assert len(deliveries) == 1 and deliveries[0].amount_ore == 1_250_000
+    assert "assigned to ABC Factoring" in deliveries[0].assignment_text
+    assert deliveries[0].debtor.email == "kari@example.no"
+    report = await operator.reconciliation(client_id, "abc-factoring")
+    assert report["differences"] == [] and report["finished_with_zero_balance"] == 1
+    assert (await operator.open_items(client_id))["open_items"] == []
+
+
+async def test_a_rejected_invoice_books_nothing_at_the_provider_side(operator: Operator, client_id: str) -> None:
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, accept_percent=0)
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    rejected = await status_of(operator, client_id, invoice, "rejected")
+    assert rejected["factoring_description"] == "Rejected by ABC Factoring"
+    vouchers = await operator.vouchers(client_id, invoice)
+    assert [v["source"]["service"] for v in vouchers] == ["invoicing"]  # only the sale itself
+    assert (await operator.open_items(client_id))["total_ore"] == 1_250_000
+
+
+async def test_abc_recourse_reclaims_the_advance_and_reopens_nothing_it_did_not_close(
+    operator: Operator, client_id: str
+) -> None:
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, recourse_percent=100)
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "returned")
+    # The advance came and went back; the fee stays owed to ABC on the intermediate party; the receivable is ours.
+    expected = {"1500": 1_250_000, "2400": -15_000, "2700": -250_000, "3000": -1_000_000, "7770": 15_000}
+    await settled_books(operator, client_id, expected)
+    assert (await operator.open_items(client_id))["total_ore"] == 1_250_000
+
+
+async def test_every_event_delivered_twice_and_shuffled_still_books_once(operator: Operator, client_id: str) -> None:
+    person, company = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(
+        operator.urls.abc_simulator, client_id, late_percent=100, duplicate_percent=100, shuffle=True
+    )
+    invoices = [await operator.create_invoice(client_id, c, TEN_THOUSAND) for c in (person, company, person)]
+    for invoice in invoices:
+        await operator.send_invoice(client_id, invoice)
+    for invoice in invoices:
+        await status_of(operator, client_id, invoice, "settled", timeout=60)
+    per_invoice = {"1920": 1_243_000, "2700": -250_000, "3000": -1_000_000, "7770": 15_000, "8050": -8_000}
+    expected = {account: 3 * amount for account, amount in per_invoice.items()}
+    await settled_books(operator, client_id, expected)
+    for invoice in invoices:
+        assert len(await operator.vouchers(client_id, invoice)) == 6  # the sale and five provider events
+
+
+async def test_a_provider_cannot_touch_another_clients_invoice(operator: Operator, client_id: str) -> None:
+    person, _ = await factoring_client(operator, client_id, "fjord-invoice-sale")
+    await operator.simulator_script(operator.urls.fjord_simulator, client_id, mode="manual")
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "prepared")
+    forged = abc.AbcInvoiceEvent(
+        event_id=f"forged-{uuid.uuid4()}",
+        submission_id=invoice,
+        sequence=1,
+        event_type=abc.AbcEventType.ACCEPTED,
+        occurred_on=date.today(),
+    )
+    unknown = forged.model_copy(update={"event_id": f"unknown-{uuid.uuid4()}", "submission_id": uuid.uuid4()})
+    for event in (forged, unknown):
+        await operator.bus.send(topics.factoring_inbound("abc-factoring"), event, str(event.submission_id))
+    letters = await operator.bus.wait_count(
+        topics.dead_letters("factoring-gateway.abc-factoring"),
+        lambda m: (
+            isinstance(m, DeadLetter)
+            and orjson.loads(base64.b64decode(m.value_b64 or ""))["event_id"] in (forged.event_id, unknown.event_id)
+        ),
+        2,
+    )
+    reasons = sorted(letter.error for letter in letters)
+    assert "was not handed to abc-factoring" in reasons[0] or "was not handed to abc-factoring" in reasons[1]
+    assert any("unknown invoice" in r for r in reasons)
+    assert all(letter.error_kind == "refused" for letter in letters)
+    assert [v["source"]["service"] for v in await operator.vouchers(client_id, invoice)] == ["invoicing"]
+    assert (await operator.invoice(client_id, invoice))["factoring_status"] == "prepared"
+
+
+async def test_fjord_buys_pays_through_remittances_and_releases_the_holdback(
+    operator: Operator, client_id: str
+) -> None:
+    person, company = await factoring_client(operator, client_id, "fjord-invoice-sale")
+    await operator.simulator_script(operator.urls.fjord_simulator, client_id, fee_ore=25_000, remittance_every=2)
+    invoices = [await operator.create_invoice(client_id, c, TEN_THOUSAND) for c in (person, company)]
+    for invoice in invoices:
+        await operator.send_invoice(client_id, invoice)
+    for invoice in invoices:
+        await status_of(operator, client_id, invoice, "settled", timeout=60)
+    offers = operator.bus.seen(
+        topics.factoring_outbound("fjord-invoice-sale"), fjord.SaleOffer, lambda m: m.seller_ref == client_id
+    )
+    assert sorted(o.total_amount for o in offers) == ["12500.00", "12500.00"]
+    expected = {"1920": 2 * (1_250_000 - 25_000), "2700": -500_000, "3000": -2_000_000, "7770": 50_000}
+    await settled_books(operator, client_id, expected)  # receivables, intermediate and holdback all zero
+    report = await operator.reconciliation(client_id, "fjord-invoice-sale")
+    assert report["differences"] == [] and report["finished_with_zero_balance"] == 2
+
+
+async def test_fjord_recourse_brings_the_receivable_back(operator: Operator, client_id: str) -> None:
+    person, _ = await factoring_client(operator, client_id, "fjord-invoice-sale")
+    await operator.simulator_script(operator.urls.fjord_simulator, client_id, recourse_percent=100, fee_ore=25_000)
+    invoice = await operator.create_invoice(client_id, person, [InvoiceLine(description="Goods", net_ore=800_000)])
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "returned", timeout=60)
+    # Paid 10 000 less fee and holdback, then the 10 000 netted and the holdback released: net −250 fee.
+    expected = {"1500": 1_000_000, "1920": -25_000, "2700": -200_000, "3000": -800_000, "7770": 25_000}
+    await settled_books(operator, client_id, expected)
+    report = await operator.reconciliation(client_id, "fjord-invoice-sale")
+    assert report["differences"] == []
