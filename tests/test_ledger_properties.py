@@ -140,7 +140,6 @@ async def test_books_stay_right_under_any_redelivery(
                 text(
                     "SELECT series, array_agg(number ORDER BY number) FROM vouchers "
                     "WHERE client_id = :c GROUP BY series"
-                    "GROUP BY series"
                 ),
                 {"c": client},
             )

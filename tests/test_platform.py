@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ledger.settings import LedgerSettings
+from ledgerline_contracts.topics import dead_letters
 from ledgerline_cli.stack import Stack, _secrets
 from servicekit.migrations import upgrade
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_a_message_goes_through_the_real_broker(infra: Stack) -> None:
-    topic = "deadletter.ledger.v1"  # a real project topic with one partition
+    topic = dead_letters("ledger").name  # a real project topic with one partition
     payload = f"platform-check-{uuid.uuid4()}".encode()
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
     await consumer.start()

@@ -66,16 +66,17 @@ class Operator:
         return response.json()
 
     async def put(self, url: str, path: str, body: dict[str, Any]) -> Any:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            response = await http.put(path, json=body)
-            response.raise_for_status()
-            return response.json()
+        return await self._send("PUT", url, path, body)
 
     async def post(self, url: str, path: str, body: dict[str, Any]) -> Any:
+        return await self._send("POST", url, path, body)
+
+    async def _send(self, method: str, url: str, path: str, body: dict[str, Any]) -> Any:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            response = await http.post(path, json=body)
-            response.raise_for_status()
-            return response.json()
+            response = await http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise QueryFailed(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
 
     # --- clients, users, roles ------------------------------------------------------------------------------------
     async def create_client(

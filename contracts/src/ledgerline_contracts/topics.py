@@ -7,7 +7,12 @@ provider events). Topics are created explicitly (see `all_topics`); the brokers 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+PREFIX = os.environ.get("LEDGERLINE_TOPIC_PREFIX", "")
+"""Namespaces every topic and consumer group (e.g. `staging.`), so several environments can share one cluster.
+Empty by default; each test session sets its own."""
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,15 @@ class Topic:
     partitions: int
     key: str
     description: str
+
+    def __post_init__(self) -> None:
+        if PREFIX and not self.name.startswith(PREFIX):
+            object.__setattr__(self, "name", PREFIX + self.name)
+
+
+def group(name: str) -> str:
+    """A consumer group's id on the cluster (namespaced like the topics)."""
+    return PREFIX + name
 
 
 # --- commands and events between our own services -------------------------------------------------------------

@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from ledgerline_contracts.messages import Message
-from ledgerline_contracts.topics import Topic
+from ledgerline_contracts.topics import PREFIX, Topic
 
 from .consumer import Subscription
 
@@ -28,6 +28,11 @@ class Publication:
     topic: Topic
     models: Sequence[type[Message]]
     description: str
+
+
+def _canonical(topic: Topic) -> str:
+    """Documents name topics without the deployment's namespace prefix: the same contract everywhere."""
+    return topic.name.removeprefix(PREFIX)
 
 
 def _union(models: Sequence[type[Message]]) -> Any:
@@ -50,19 +55,19 @@ def asyncapi_document(
             return None
 
         documented.__annotations__ = {"body": _union(subscription.catalogue.models), "return": None}
-        documented.__name__ = f"{subscription.group}:{subscription.topic.name}"
+        documented.__name__ = f"{subscription.group}:{_canonical(subscription.topic)}"
         spec.subscriber(
-            subscription.topic.name,
+            _canonical(subscription.topic),
             group_id=subscription.group,
-            title=f"{subscription.topic.name}:receive",
+            title=f"{_canonical(subscription.topic)}:receive",
             description=f"{subscription.description} Key: {subscription.topic.key}. "
             f"Partitions: {subscription.topic.partitions}. Consumer group: {subscription.group}.",
         )(documented)
     for publication in publications:
         spec.publisher(
-            publication.topic.name,
+            _canonical(publication.topic),
             schema=_union(publication.models),
-            title=f"{publication.topic.name}:send",
+            title=f"{_canonical(publication.topic)}:send",
             description=f"{publication.description} Key: {publication.topic.key}. "
             f"Partitions: {publication.topic.partitions}.",
         )

@@ -12,17 +12,21 @@ Per batch of records:
    cannot hold the others back; a record that fails `max_attempts` times is dead-lettered.
 5. Only then are the offsets committed (AckPolicy.MANUAL: never before the effect is durable, and never on
    cancellation at shutdown: the records are simply delivered again and deduplicated).
+
+Logs: one INFO line per handled batch, one DEBUG line per record; every line written while records are handled
+carries their client and correlation ids (see `log_context`), so one invoice can be followed across services.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka.errors import CommitFailedError, KafkaError
 from faststream import AckPolicy
@@ -30,6 +34,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
 from ledgerline_contracts.operations import DeadLetter
+from ledgerline_contracts import topics
 from ledgerline_contracts.topics import Topic, dead_letters
 
 from . import metrics
@@ -100,6 +105,26 @@ def _records(message: KafkaMessage) -> list[_Record]:
         )
         for r in records
     ]
+
+
+MAX_LOGGED_IDS = 20
+"""Distinct ids one log line names at most: enough to follow a flow at everyday volume, while a full batch at peak
+throughput stays one short line (the per-record DEBUG lines name every record's ids)."""
+
+
+def log_context(deliveries: Sequence[Delivery]) -> dict[str, Any]:
+    """The ids a log line about these records carries: `client_id` and `correlation_id` when the records share
+    one, else `client_ids` / `correlation_ids` listing the distinct values."""
+    context: dict[str, Any] = {}
+    for field in ("client_id", "correlation_id"):
+        values = list(dict.fromkeys(v for d in deliveries if (v := getattr(d.message, field, None)) is not None))
+        if len(values) == 1:
+            context[field] = values[0]
+        elif values:
+            context[f"{field}s"] = values[:MAX_LOGGED_IDS]
+            if len(values) > MAX_LOGGED_IDS:
+                context[f"{field}s_omitted"] = len(values) - MAX_LOGGED_IDS
+    return context
 
 
 def _record_of(delivery: Delivery) -> _Record:
@@ -177,10 +202,33 @@ class BatchProcessor:
             )
         if deliveries:
             await self._handle(deliveries)
-        metrics.batch_seconds.labels(self._service, group).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.batch_seconds.labels(self._service, group).observe(elapsed)
         metrics.batch_size.labels(self._service, group).observe(len(records))
         metrics.messages_handled.labels(self._service, group, self.subscription.topic.name).inc(len(records))
+        self._log_handled(records, deliveries, elapsed)
         await self._commit(message)
+
+    def _log_handled(self, records: list[_Record], deliveries: list[Delivery], elapsed: float) -> None:
+        log.info(
+            "batch handled",
+            consumer=self.subscription.group,
+            topic=self.subscription.topic.name,
+            size=len(records),
+            duration_ms=round(elapsed * 1000, 1),
+            **log_context(deliveries),
+        )
+        if log.is_enabled_for(logging.DEBUG):
+            for delivery in deliveries:
+                log.debug(
+                    "record handled",
+                    consumer=self.subscription.group,
+                    topic=delivery.topic,
+                    partition=delivery.partition,
+                    offset=delivery.offset,
+                    type=delivery.message.type,
+                    **log_context([delivery]),
+                )
 
     async def _handle(self, deliveries: list[Delivery]) -> None:
         try:
@@ -194,6 +242,7 @@ class BatchProcessor:
                 consumer=self.subscription.group,
                 size=len(deliveries),
                 error=repr(suspect.error),
+                **log_context(deliveries),
             )
             for delivery in deliveries:
                 try:
@@ -202,56 +251,57 @@ class BatchProcessor:
                     await self._give_up_or_retry_alone(delivery, alone.error)
 
     async def _give_up_or_retry_alone(self, delivery: Delivery, error: BaseException) -> None:
-        first_failed = datetime.now(UTC)
-        attempts = 1
-        while attempts < self._policy.max_attempts:
-            metrics.retries.labels(self._service, self.subscription.group, "poison").inc()
-            await asyncio.sleep(self._policy.poison_backoff * attempts)
-            attempts += 1
-            try:
-                await self._with_transient_retry([delivery])
-                return
-            except _Suspect as again:
-                error = again.error
-        await self._dead_letter.send(
-            self.subscription.group,
-            _record_of(delivery),
-            "handler_error",
-            f"{type(error).__name__}: {error}",
-            attempts,
-            first_failed,
-        )
+        with bound_contextvars(**log_context([delivery])):
+            first_failed = datetime.now(UTC)
+            attempts = 1
+            while attempts < self._policy.max_attempts:
+                metrics.retries.labels(self._service, self.subscription.group, "poison").inc()
+                await asyncio.sleep(self._policy.poison_backoff * attempts)
+                attempts += 1
+                try:
+                    await self._with_transient_retry([delivery])
+                    return
+                except _Suspect as again:
+                    error = again.error
+            await self._dead_letter.send(
+                self.subscription.group,
+                _record_of(delivery),
+                "handler_error",
+                f"{type(error).__name__}: {error}",
+                attempts,
+                first_failed,
+            )
 
     async def _with_transient_retry(self, deliveries: Sequence[Delivery]) -> None:
         """Calls the handler; retries while the infrastructure is failing; raises _Suspect otherwise."""
-        backoff = 0.1
-        deadline = time.monotonic() + self._policy.transient_window
-        while True:
-            try:
-                first = deliveries[0].message
-                with bound_contextvars(
-                    client_id=getattr(first, "client_id", None), correlation_id=first.correlation_id
-                ):
+        # Bound around the retries too, so the handler's own lines and the failure warnings name the records.
+        with bound_contextvars(**log_context(deliveries)):
+            backoff = 0.1
+            deadline = time.monotonic() + self._policy.transient_window
+            while True:
+                try:
                     await self.subscription.handler(deliveries)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                metrics.handler_errors.labels(self._service, self.subscription.group, type(error).__name__).inc()
-                if not is_transient(error):
-                    log.warning("handler failed", consumer=self.subscription.group, error=repr(error), exc_info=error)
-                    raise _Suspect(error) from error
-                if time.monotonic() > deadline:
-                    raise _HandBack(error) from error
-                metrics.retries.labels(self._service, self.subscription.group, "transient").inc()
-                log.warning(
-                    "infrastructure unavailable, retrying",
-                    consumer=self.subscription.group,
-                    error=repr(error),
-                    backoff_s=backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._policy.transient_backoff_max)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    metrics.handler_errors.labels(self._service, self.subscription.group, type(error).__name__).inc()
+                    if not is_transient(error):
+                        log.warning(
+                            "handler failed", consumer=self.subscription.group, error=repr(error), exc_info=error
+                        )
+                        raise _Suspect(error) from error
+                    if time.monotonic() > deadline:
+                        raise _HandBack(error) from error
+                    metrics.retries.labels(self._service, self.subscription.group, "transient").inc()
+                    log.warning(
+                        "infrastructure unavailable, retrying",
+                        consumer=self.subscription.group,
+                        error=repr(error),
+                        backoff_s=backoff,
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._policy.transient_backoff_max)
 
     async def _commit(self, message: KafkaMessage) -> None:
         try:
@@ -306,7 +356,7 @@ def attach(
     consume.__name__ = f"consume_{subscription.topic.name.replace('.', '_').replace('-', '_')}"
     broker.subscriber(
         subscription.topic.name,
-        group_id=subscription.group,
+        group_id=topics.group(subscription.group),
         batch=True,
         max_records=subscription.max_batch or batch_size,
         batch_timeout_ms=batch_timeout_ms,

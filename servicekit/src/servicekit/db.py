@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import asyncpg
 from sqlalchemy import (
@@ -65,6 +65,13 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
     )
     Index("inbox_handled_at", inbox.c.handled_at)
     return outbox, inbox
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _by_message_id(message: Message) -> str:
+    return str(message.message_id)
 
 
 class OutboxSignal:
@@ -153,15 +160,15 @@ class UnitOfWork:
         return {row[0] for row in rows}
 
     async def unseen(
-        self, consumer: str, messages: Sequence[Message], key: Callable[[Message], str] | None = None
-    ) -> list[Message]:
+        self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None
+    ) -> list[M]:
         """The messages not handled before by `consumer`, in their order; claims them in this transaction.
 
         A message whose key was handled before, or that repeats within the same batch, is left out and counted.
         """
-        key = key or (lambda message: str(message.message_id))
+        key = key or _by_message_id
         fresh = await self.claim(consumer, [key(m) for m in messages])
-        result = []
+        result: list[M] = []
         for message in messages:
             k = key(message)
             if k in fresh:

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
+from ledgerline_contracts import topics
 from ledgerline_contracts.topics import Topic
 from servicekit import metrics
 from servicekit.broker import make_broker
@@ -145,7 +146,7 @@ class Simulator:
 
         self.broker.subscriber(
             self.outbound.name,
-            group_id=f"simulator.{self.name}",
+            group_id=topics.group(f"simulator.{self.name}"),
             batch=True,
             max_records=500,
             batch_timeout_ms=20,

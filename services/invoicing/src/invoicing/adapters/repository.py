@@ -185,16 +185,22 @@ class InvoicingRepository:
 
     # --- invoices -------------------------------------------------------------------------------------------------
     async def invoice(self, client_id: str, invoice_id: UUID) -> Invoice | None:
+        """The invoice, locked until commit: commands and status updates never overwrite each other."""
         row = await (await self._db()).fetchrow(
-            "SELECT * FROM invoices WHERE invoice_id = $1 AND client_id = $2", invoice_id, client_id
+            "SELECT * FROM invoices WHERE invoice_id = $1 AND client_id = $2 FOR UPDATE", invoice_id, client_id
         )
         return _invoice(row) if row else None
 
-    async def invoice_by_number(self, client_id: str, number: str) -> Invoice | None:
-        row = await (await self._db()).fetchrow(
-            "SELECT * FROM invoices WHERE client_id = $1 AND number = $2", client_id, number
+    async def record_settlement(self, client_id: str, number: str, customer_number: int, balance_ore: int) -> None:
+        """What the ledger says is still open on the invoice; the rest (besides credit notes) counts as paid.
+
+        Only this column changes, so a concurrent status update or command on the same invoice is never lost.
+        """
+        await (await self._db()).execute(
+            "UPDATE invoices SET paid_ore = GREATEST(gross_ore - credited_ore - $4, 0) "
+            "WHERE client_id = $1 AND number = $2 AND customer_number = $3",
+            client_id, number, customer_number, balance_ore,
         )
-        return _invoice(row) if row else None
 
     async def save_invoice(self, client_id: str, invoice: Invoice) -> None:
         await (await self._db()).execute(

@@ -104,12 +104,9 @@ class InvoicingHandlers:
             for event in await uow.unseen(LEDGER_EVENTS, [d.message for d in deliveries]):
                 if not isinstance(event, OpenItemChanged):
                     continue
-                invoice = await repo.invoice_by_number(event.client_id, event.open_item)
-                if invoice is None or invoice.customer_number != event.party:
-                    continue  # an open item booked by someone else (e.g. an opening balance)
-                # What the ledger says is settled, besides credit notes, counts as paid (or sold to a provider).
-                invoice.paid_ore = max(invoice.gross_ore - invoice.credited_ore - event.balance_ore, 0)
-                await repo.save_invoice(event.client_id, invoice)
+                # Settled by a payment or by the sale to a provider; an open item invoicing did not create (say an
+                # opening balance) matches no invoice and changes nothing.
+                await repo.record_settlement(event.client_id, event.open_item, event.party, event.balance_ore)
 
     # --- clients, users, roles ------------------------------------------------------------------------------------
     async def _create_client(self, ctx: _Context, command: CreateClient) -> dict[str, Any]:

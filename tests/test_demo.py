@@ -1,0 +1,22 @@
+"""The demo's story (`make demo`), run against the test stack: every check it makes must pass."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from ledgerline_cli.demo import story
+from ledgerline_cli.operator import Operator
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_demo_story_passes_every_check(operator: Operator) -> None:
+    out = io.StringIO()
+    told = await story(operator, Console(file=out, width=160))
+    assert told.failures == [], out.getvalue()
+    assert len(told.checks) >= 15
+    text = out.getvalue()
+    assert "Trial balance" in text and "Reconciliation with abc-factoring" in text and "Invoice financing" in text
