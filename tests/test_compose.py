@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from ledgerline_cli.stack import Stack
+from ledgerline_simulators.main import SIMULATORS
+from ledgerline_simulators.runtime import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -69,3 +71,51 @@ def test_secrets_come_from_the_environment_only() -> None:
     for line in text.splitlines():
         if "PASSWORD:" in line:
             assert "${" in line, f"a password in the repo: {line.strip()}"
+
+
+def _stack_ports() -> dict[str, int]:
+    """The ports `make up` uses (port base 8100): compose publishes every process on the same one."""
+    return {name: spec.port for name, spec in Stack(port_base=8100).specs().items()}
+
+
+def test_every_simulator_runs_in_compose_like_the_local_stack_runs_it() -> None:
+    prefix = SimulatorSettings.model_config["env_prefix"]
+    for name in Stack.SIMULATORS:
+        spec, port = COMPOSE["services"][name], _stack_ports()[name]
+        simulator = name.removesuffix("-simulator")
+        assert simulator in SIMULATORS and spec["command"] == ["ledgerline-simulator", simulator]
+        for variable in spec["environment"]:
+            assert variable.startswith(prefix), f"{name}: {variable} lacks the {prefix} prefix"
+            assert variable.removeprefix(prefix).lower() in SimulatorSettings.model_fields, f"{name}: {variable}"
+        assert spec["environment"]["SIMULATOR_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert int(spec["environment"]["SIMULATOR_HTTP_PORT"]) == port
+        assert spec["ports"] == [f"{port}:{port}"]
+        assert f":{port}/readyz" in " ".join(spec["healthcheck"]["test"])
+        assert "postgres" not in spec["depends_on"], f"{name} needs the broker only"
+
+
+def test_prometheus_scrapes_every_simulator_at_its_port() -> None:
+    config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    for name in Stack.SIMULATORS:
+        assert f"{name}:{_stack_ports()[name]}" in targets
+
+
+def test_grafana_is_provisioned_from_the_repository_with_prometheus_as_its_data_source() -> None:
+    grafana = COMPOSE["services"]["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:")
+    assert "prometheus" in grafana["depends_on"]
+    mounts = {}
+    for volume in grafana["volumes"]:
+        source, target, mode = volume.split(":")
+        assert mode == "ro" and (ROOT / source).is_dir(), volume
+        mounts[target] = ROOT / source
+    provisioning = mounts["/etc/grafana/provisioning"]
+    datasources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())["datasources"]
+    prometheus_port = COMPOSE["services"]["prometheus"]["ports"][0].split(":")[1]
+    assert [(d["type"], d["url"]) for d in datasources] == [("prometheus", f"http://prometheus:{prometheus_port}")]
+    (provider,) = yaml.safe_load((provisioning / "dashboards/ledgerline.yml").read_text())["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    assert (dashboards / "ledgerline.json").is_file()
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/ledgerline.json"

@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ledger.settings import LedgerSettings
-from ledgerline_contracts.topics import dead_letters
 from ledgerline_cli.stack import Stack, _secrets
+from ledgerline_contracts.topics import dead_letters
 from servicekit.migrations import upgrade
 
 pytestmark = pytest.mark.integration

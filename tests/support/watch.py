@@ -12,6 +12,7 @@ WATCHED = [
     (topics.factoring_outbound(abc_factoring.SLUG), abc_factoring.OUTBOUND),
     (topics.factoring_outbound(fjord_invoice_sale.SLUG), fjord_invoice_sale.OUTBOUND),
     (topics.dead_letters("ledger"), DEAD_LETTERS),
+    (topics.dead_letters("invoicing"), DEAD_LETTERS),
     (topics.dead_letters("factoring-gateway.abc-factoring"), DEAD_LETTERS),
     (topics.dead_letters("factoring-gateway.fjord-invoice-sale"), DEAD_LETTERS),
 ]

@@ -34,6 +34,7 @@ class Bus:
         self._catalogues: dict[str, Catalogue] = {t.name: c for t, c in watch}
         self._catalogues[catalogue_topics.COMMAND_RESULTS.name] = Catalogue("results", [CommandResult])
         self._seen: dict[str, list[Message]] = defaultdict(list)
+        self._results: dict[UUID, CommandResult] = {}
         self._changed = asyncio.Condition()
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -90,7 +91,11 @@ class Bus:
                 catalogue = self._catalogues[partition.topic]
                 for record in records:
                     with contextlib.suppress(UndecodableMessage):
-                        self._seen[partition.topic].append(catalogue.decode(record.value))
+                        message = catalogue.decode(record.value)
+                        if isinstance(message, CommandResult):
+                            self._results.setdefault(message.command_id, message)  # the first answer counts
+                        else:
+                            self._seen[partition.topic].append(message)
             async with self._changed:
                 self._changed.notify_all()
 
@@ -112,13 +117,16 @@ class Bus:
         return result
 
     async def result(self, command_id: UUID, timeout: float = 30.0) -> CommandResult:
-        message = await self.wait_for(
-            catalogue_topics.COMMAND_RESULTS,
-            lambda m: isinstance(m, CommandResult) and m.command_id == command_id,
-            timeout,
-        )
-        assert isinstance(message, CommandResult)
-        return message
+        async def answered() -> CommandResult:
+            async with self._changed:
+                while command_id not in self._results:
+                    await self._changed.wait()
+                return self._results[command_id]
+
+        try:
+            return await asyncio.wait_for(answered(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no answer to command {command_id} within {timeout:.0f} s") from None
 
     # --- watching -------------------------------------------------------------------------------------------------
     def seen(self, topic: Topic, kind: type[M] | None = None, where: Callable[[Any], bool] | None = None) -> list[Any]:

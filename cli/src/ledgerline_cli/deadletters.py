@@ -20,7 +20,7 @@ from rich.table import Table
 from ledgerline_contracts.operations import DEAD_LETTERS, DeadLetter
 from ledgerline_contracts.topics import CONSUMER_GROUPS, dead_letters
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 async def read_all(bootstrap: str, groups: list[str]) -> list[DeadLetter]:
@@ -47,6 +47,7 @@ async def replay(bootstrap: str, letters: list[DeadLetter]) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
+        letters = [m for m in letters if not m.value_truncated]  # cut short: the original cannot be replayed
         for letter in letters:
             await producer.send_and_wait(
                 letter.topic,

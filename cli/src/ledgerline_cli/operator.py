@@ -229,6 +229,7 @@ class Operator:
             topics.INVOICING_COMMANDS,
             invoicing.CreateInvoiceDraft(
                 client_id=client_id,
+                correlation_id=str(invoice_id),
                 acting_user=self.user,
                 invoice_id=invoice_id,
                 customer_number=customer,
@@ -246,7 +247,11 @@ class Operator:
         return await self._command(
             topics.INVOICING_COMMANDS,
             invoicing.SendInvoice(
-                client_id=client_id, acting_user=self.user, invoice_id=invoice_id, delivery_method=method
+                client_id=client_id,
+                correlation_id=str(invoice_id),
+                acting_user=self.user,
+                invoice_id=invoice_id,
+                delivery_method=method,
             ),
             expect_accepted=expect_accepted,
         )
@@ -258,6 +263,7 @@ class Operator:
             topics.INVOICING_COMMANDS,
             invoicing.RegisterPayment(
                 client_id=client_id,
+                correlation_id=str(invoice_id),
                 acting_user=self.user,
                 invoice_id=invoice_id,
                 amount_ore=amount_ore,
@@ -272,6 +278,7 @@ class Operator:
             topics.INVOICING_COMMANDS,
             invoicing.IssueCreditNote(
                 client_id=client_id,
+                correlation_id=str(invoice_id),
                 acting_user=self.user,
                 invoice_id=invoice_id,
                 credit_note_id=uuid.uuid4(),

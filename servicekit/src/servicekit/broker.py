@@ -42,5 +42,6 @@ def make_broker(settings: ServiceSettings, **extra: Any) -> KafkaBroker:
         graceful_timeout=20.0,
         middlewares=[KafkaPrometheusMiddleware(registry=metrics.registry, app_name=settings.service_name)],
         logger=logging.getLogger(f"{settings.service_name}.broker"),
+        log_level=logging.DEBUG,  # FastStream's per-message lines; ours say the same per batch, with ids
         **extra,
     )

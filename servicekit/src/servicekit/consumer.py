@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,9 +33,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
-from ledgerline_contracts.operations import DeadLetter
 from ledgerline_contracts import topics
+from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
+from ledgerline_contracts.operations import KEEP_VALUE_BYTES, DeadLetter
 from ledgerline_contracts.topics import Topic, dead_letters
 
 from . import metrics
@@ -131,6 +132,19 @@ def _record_of(delivery: Delivery) -> _Record:
     return _Record(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.raw, delivery.headers)
 
 
+def kept_value(value: bytes | None) -> dict[str, Any]:
+    """The original bytes as a dead letter keeps them: whole, or their first part when they are too large."""
+    if value is None:
+        return {}
+    kept = value[:KEEP_VALUE_BYTES]
+    return {
+        "value_b64": base64.b64encode(kept).decode(),
+        "value_size": len(value),
+        "value_sha256": hashlib.sha256(value).hexdigest(),
+        "value_truncated": len(kept) < len(value),
+    }
+
+
 class DeadLetterPublisher:
     def __init__(self, broker: KafkaBroker, service: str) -> None:
         self._broker = broker
@@ -143,7 +157,7 @@ class DeadLetterPublisher:
             partition=record.partition,
             offset=record.offset,
             key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-            value_b64=base64.b64encode(record.value).decode() if record.value is not None else None,
+            **kept_value(record.value),
             headers=record.headers,
             error_kind=kind,  # type: ignore[arg-type]
             error=error[:4000],

@@ -96,7 +96,13 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
 
 
 class UnitOfWork:
-    """One transaction: `async with UnitOfWork(engine) as uow:` commits on success, rolls back on error."""
+    """One transaction: `async with UnitOfWork(engine) as uow:` commits on success, rolls back on error.
+
+    The transaction is asyncpg's own, begun explicitly on entry. (SQLAlchemy's asyncpg adapter begins lazily, on
+    the first statement *it* executes; statements sent straight to the driver before that would each commit on
+    their own, and a crash mid-batch would leave half a batch behind.) Inside a unit of work everything goes
+    through `driver()`.
+    """
 
     def __init__(self, engine: AsyncEngine, signal: OutboxSignal | None = None, service: str = "service") -> None:
         self._engine = engine
@@ -104,11 +110,16 @@ class UnitOfWork:
         self._service = service
         self._outbox: list[tuple[str, bytes | None, bytes]] = []
         self._after_commit: list[Callable[[], None]] = []
-        self.connection: AsyncConnection
+        self._connection: AsyncConnection
+        self._db: asyncpg.Connection
+        self._transaction: Any = None
 
     async def __aenter__(self) -> Self:
-        self.connection = await self._engine.connect()
-        await self.connection.begin()
+        self._connection = await self._engine.connect()
+        raw = await self._connection.get_raw_connection()
+        self._db = raw.driver_connection  # type: ignore[assignment]
+        self._transaction = self._db.transaction()
+        await self._transaction.start()
         self._outbox = []
         self._after_commit = []
         return self
@@ -117,15 +128,19 @@ class UnitOfWork:
         try:
             if exc_type is None:
                 await self._flush_outbox()
-                await self.connection.commit()
+                await self._transaction.commit()
                 if self._outbox and self._signal is not None:
                     self._signal.notify()
                 for callback in self._after_commit:
                     callback()
             else:
-                await self.connection.rollback()
+                await self._transaction.rollback()
+        except BaseException:
+            # The connection's state is unknown (it may be the reason we failed): never hand it back to the pool.
+            await self._connection.invalidate()
+            raise
         finally:
-            await self.connection.close()
+            await self._connection.close()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs `callback` only if the transaction commits (e.g. counting what was really done)."""
@@ -137,9 +152,8 @@ class UnitOfWork:
         self._outbox.append((name, _key_bytes(key), message.to_bytes()))
 
     async def driver(self) -> asyncpg.Connection:
-        """The asyncpg connection inside this transaction, for COPY and array-parameter statements."""
-        raw = await self.connection.get_raw_connection()
-        return raw.driver_connection  # type: ignore[return-value]
+        """The asyncpg connection inside this transaction."""
+        return self._db
 
     async def claim(self, consumer: str, keys: Iterable[str]) -> set[str]:
         """Marks message keys as handled by `consumer`; returns those not handled before.
@@ -159,9 +173,7 @@ class UnitOfWork:
         )
         return {row[0] for row in rows}
 
-    async def unseen(
-        self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None
-    ) -> list[M]:
+    async def unseen(self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None) -> list[M]:
         """The messages not handled before by `consumer`, in their order; claims them in this transaction.
 
         A message whose key was handled before, or that repeats within the same batch, is left out and counted.

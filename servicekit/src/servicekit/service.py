@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ledgerline_contracts import topics
 from ledgerline_contracts.topics import Topic
 
 from . import metrics
@@ -144,7 +145,7 @@ class Service:
                 consumer = getattr(subscriber, "consumer", None)
                 if consumer is None:
                     continue
-                group = getattr(subscriber, "group_id", "") or ""
+                group = (getattr(subscriber, "group_id", "") or "").removeprefix(topics.PREFIX)
                 for partition in consumer.assignment():
                     highwater = consumer.highwater(partition)
                     if highwater is None:

@@ -69,8 +69,10 @@ def delivery_order(events: list[abc.AbcInvoiceEvent], script: Script) -> list[ab
     """The order (and repeats) in which the events go out: as they happened, or as a flaky network would."""
     key = str(events[0].submission_id) if events else ""
     out = list(events)
-    if script.duplicate_percent:
-        out += [e for e in events if chance(e.event_id, "duplicate", script.duplicate_percent)]
+    if script.duplicate_percent:  # a chosen event goes out two or three times, as retried callbacks do
+        for event in events:
+            if chance(event.event_id, "duplicate", script.duplicate_percent):
+                out += [event] * (2 if chance(event.event_id, "third", 50) else 1)
     if script.shuffle:
         random.Random(key).shuffle(out)
     return out

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
 from ledgerline_contracts import topics
+from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
 from ledgerline_contracts.topics import Topic
 from servicekit import metrics
 from servicekit.broker import make_broker

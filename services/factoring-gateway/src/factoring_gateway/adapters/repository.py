@@ -11,6 +11,7 @@ import asyncpg
 
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import FactoringStatus
+from servicekit.consumer import Delivery
 from servicekit.db import UnitOfWork
 
 from ..domain.lifecycle import Case
@@ -19,13 +20,25 @@ from ..domain.providers.base import ClientInfo
 
 
 @dataclass(frozen=True)
-class Parked:
-    id: int
-    event_key: str
-    payload: bytes
+class Origin:
+    """Where a provider message came from: enough to park it, refuse it to a dead letter, or replay it."""
+
+    raw: bytes
+    key: bytes | None
     topic: str
     partition: int
     offset: int
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Origin:
+        return cls(delivery.raw, delivery.key, delivery.topic, delivery.partition, delivery.offset)
+
+
+@dataclass(frozen=True)
+class Parked:
+    id: int
+    event_key: str
+    origin: Origin
 
 
 class GatewayRepository:
@@ -138,38 +151,35 @@ class GatewayRepository:
         )
 
     # --- parked events --------------------------------------------------------------------------------------------
-    async def park(
-        self,
-        provider: str,
-        key: str,
-        invoice_ids: Iterable[UUID],
-        payload: bytes,
-        topic: str,
-        partition: int,
-        offset: int,
-        reason: str,
-    ) -> None:
+    async def park(self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str) -> None:
         await (await self._db()).execute(
-            'INSERT INTO parked_events (provider, event_key, invoice_ids, payload, topic, partition, "offset", '
-            "reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT ON CONSTRAINT parked_events_key DO NOTHING",
+            "INSERT INTO parked_events (provider, event_key, invoice_ids, payload, message_key, topic, partition, "
+            '"offset", reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) '
+            "ON CONFLICT ON CONSTRAINT parked_events_key DO NOTHING",
             provider,
             key,
             sorted(set(invoice_ids)),
-            payload,
-            topic,
-            partition,
-            offset,
+            origin.raw,
+            origin.key,
+            origin.topic,
+            origin.partition,
+            origin.offset,
             reason,
         )
 
     async def parked_for(self, provider: str, invoice_ids: Iterable[UUID]) -> list[Parked]:
         rows = await (await self._db()).fetch(
-            'SELECT id, event_key, payload, topic, partition, "offset" FROM parked_events '
+            'SELECT id, event_key, payload, message_key, topic, partition, "offset" FROM parked_events '
             "WHERE provider = $1 AND invoice_ids && $2::uuid[] ORDER BY id FOR UPDATE SKIP LOCKED",
             provider,
             sorted(set(invoice_ids)),
         )
-        return [Parked(r["id"], r["event_key"], r["payload"], r["topic"], r["partition"], r["offset"]) for r in rows]
+        return [
+            Parked(
+                r["id"], r["event_key"], Origin(r["payload"], r["message_key"], r["topic"], r["partition"], r["offset"])
+            )
+            for r in rows
+        ]
 
     async def unpark(self, parked_id: int) -> None:
         await (await self._db()).execute("DELETE FROM parked_events WHERE id = $1", parked_id)

@@ -89,6 +89,7 @@ parked_events = Table(
     Column("event_key", Text, nullable=False),
     Column("invoice_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
     Column("payload", LargeBinary, nullable=False),
+    Column("message_key", LargeBinary, nullable=True),
     Column("topic", Text, nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),

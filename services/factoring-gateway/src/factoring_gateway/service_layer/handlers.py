@@ -32,10 +32,10 @@ from ledgerline_contracts.messages import UndecodableMessage
 from ledgerline_contracts.operations import DeadLetter
 from servicekit import metrics
 from servicekit.commands import answer
-from servicekit.consumer import Delivery
+from servicekit.consumer import Delivery, kept_value
 from servicekit.db import UnitOfWork
 
-from ..adapters.repository import GatewayRepository
+from ..adapters.repository import GatewayRepository, Origin
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
 from ..domain.providers import ADAPTERS, ProviderAdapter
@@ -219,7 +219,7 @@ class GatewayHandlers:
                 try:
                     understood.append((delivery, adapter.translate(delivery.message)))
                 except Impossible as refusal:
-                    run.refuse(delivery.raw, delivery.topic, delivery.partition, delivery.offset, str(refusal))
+                    run.refuse(Origin.of(delivery), str(refusal))
             # Provider events deduplicate on the provider's own event id, so a retried callback books nothing twice.
             by_message = {id(delivery.message): (delivery, translation) for delivery, translation in understood}
             fresh = await uow.unseen(
@@ -227,7 +227,7 @@ class GatewayHandlers:
             )
             for message in fresh:
                 delivery, translation = by_message[id(message)]
-                await run.process(translation, delivery.raw, delivery.topic, delivery.partition, delivery.offset)
+                await run.process(translation, Origin.of(delivery))
 
     # --- status out -----------------------------------------------------------------------------------------------
     @staticmethod
@@ -254,21 +254,14 @@ class _ProviderRun:
     def __init__(self, uow: UnitOfWork, repo: GatewayRepository, adapter: ProviderAdapter, group: str) -> None:
         self.uow, self.repo, self.adapter, self.group = uow, repo, adapter, group
 
-    async def process(self, translation: Translation, raw: bytes, topic: str, partition: int, offset: int) -> None:
+    async def process(self, translation: Translation, origin: Origin) -> None:
         outcome = await self._apply(translation)
         if isinstance(outcome, NotYet):
             await self.repo.park(
-                self.adapter.slug,
-                translation.key,
-                [e.invoice_id for e in translation.effects],
-                raw,
-                topic,
-                partition,
-                offset,
-                str(outcome),
+                self.adapter.slug, translation.key, [e.invoice_id for e in translation.effects], origin, str(outcome)
             )
         elif isinstance(outcome, Impossible):
-            self.refuse(raw, topic, partition, offset, str(outcome))
+            self.refuse(origin, str(outcome))
         else:
             await self._retry_parked({e.invoice_id for e in translation.effects})
 
@@ -321,41 +314,42 @@ class _ProviderRun:
             progress = False
             for parked in await self.repo.parked_for(self.adapter.slug, invoice_ids):
                 try:
-                    translation = self.adapter.translate(self.adapter.inbound.decode(parked.payload))
+                    translation = self.adapter.translate(self.adapter.inbound.decode(parked.origin.raw))
                 except (Impossible, UndecodableMessage) as refusal:
                     await self.repo.unpark(parked.id)
-                    self.refuse(parked.payload, parked.topic, parked.partition, parked.offset, str(refusal))
+                    self.refuse(parked.origin, str(refusal))
                     continue
                 outcome = await self._apply(translation)
                 if isinstance(outcome, NotYet):
                     continue
                 await self.repo.unpark(parked.id)
                 if isinstance(outcome, Impossible):
-                    self.refuse(parked.payload, parked.topic, parked.partition, parked.offset, str(outcome))
+                    self.refuse(parked.origin, str(outcome))
                 else:
                     invoice_ids |= {e.invoice_id for e in translation.effects}
                     progress = True
 
-    def refuse(self, raw: bytes, topic: str, partition: int, offset: int, reason: str) -> None:
+    def refuse(self, origin: Origin, reason: str) -> None:
         """Refused for good: a dead letter with the reason, in the same transaction; nothing is booked."""
         now = datetime.now(UTC)
         self.uow.publish(
             topics.dead_letters(self.group),
             DeadLetter(
                 consumer_group=self.group,
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                value_b64=base64.b64encode(raw).decode(),
+                topic=origin.topic,
+                partition=origin.partition,
+                offset=origin.offset,
+                key_b64=base64.b64encode(origin.key).decode() if origin.key is not None else None,
+                **kept_value(origin.raw),
                 error_kind="refused",
                 error=reason,
                 attempts=1,
                 first_failed_at=now,
                 last_failed_at=now,
             ),
-            key=None,
+            key=origin.key,
         )
-        self.uow.after_commit(metrics.dead_letters.labels(SERVICE, self.group, topic, "refused").inc)
+        self.uow.after_commit(metrics.dead_letters.labels(SERVICE, self.group, origin.topic, "refused").inc)
 
 
 def _in_sequence(case: Case, sequence: int) -> None:

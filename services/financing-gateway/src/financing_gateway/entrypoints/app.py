@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ledgerline_contracts import financing, invoicing, ledger, topics
 from ledgerline_contracts.messages import CommandResult
+from ledgerline_contracts.operations import DeadLetter
 from ledgerline_contracts.providers import buffer
 from servicekit.consumer import Subscription
 from servicekit.service import Service
@@ -83,5 +84,10 @@ def build(settings: FinancingGatewaySettings | None = None) -> Service:
         "Vouchers for drawdowns and repayments, when the client turned automatic postings on; exactly once each.",
     )
     service.publishes(topics.COMMAND_RESULTS, [CommandResult], "The answer to every financing command.")
+    service.publishes(
+        topics.dead_letters(BUFFER_CONSUMER),
+        [DeadLetter],
+        "Buffer's messages that could not be decoded or handled, with the reason.",
+    )
     http.register(service)
     return service

@@ -199,7 +199,10 @@ class InvoicingRepository:
         await (await self._db()).execute(
             "UPDATE invoices SET paid_ore = GREATEST(gross_ore - credited_ore - $4, 0) "
             "WHERE client_id = $1 AND number = $2 AND customer_number = $3",
-            client_id, number, customer_number, balance_ore,
+            client_id,
+            number,
+            customer_number,
+            balance_ore,
         )
 
     async def save_invoice(self, client_id: str, invoice: Invoice) -> None:

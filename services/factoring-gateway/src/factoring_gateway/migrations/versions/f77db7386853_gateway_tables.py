@@ -71,6 +71,7 @@ def upgrade() -> None:
     sa.Column('event_key', sa.Text(), nullable=False),
     sa.Column('invoice_ids', postgresql.ARRAY(sa.UUID()), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=False),
+    sa.Column('message_key', sa.LargeBinary(), nullable=True),
     sa.Column('topic', sa.Text(), nullable=False),
     sa.Column('partition', sa.Integer(), nullable=False),
     sa.Column('offset', sa.BigInteger(), nullable=False),

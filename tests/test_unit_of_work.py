@@ -1,0 +1,70 @@
+"""The unit of work against the real database: all of it commits, or none of it does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledger.settings import LedgerSettings
+from ledgerline_cli.stack import Stack, _secrets
+from ledgerline_contracts.messages import CommandResult
+from servicekit.db import UnitOfWork, create_engine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def engine(infra: Stack) -> AsyncIterator[AsyncEngine]:
+    settings = LedgerSettings(db_password=_secrets(infra.state)["LEDGERLINE_PG_LEDGER_PASSWORD"], db_pool_size=2)
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+def result() -> CommandResult:
+    return CommandResult(command_id=uuid.uuid4(), command_type="t", client_id="c", service="s", accepted=True)
+
+
+async def count(engine: AsyncEngine, sql: str, **params: object) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(text(sql), params)).scalar_one())
+
+
+async def test_a_failed_unit_of_work_leaves_nothing_behind(engine: AsyncEngine) -> None:
+    consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
+    message = result()
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(engine) as uow:
+            # Driver-level statements first, the way every handler starts: they must not commit on their own.
+            assert await uow.claim(consumer, ["k1", "k2"]) == {"k1", "k2"}
+            uow.publish("nowhere", message, key="k")
+            raise RuntimeError("the handler fails after its first statements")
+    assert await count(engine, "SELECT count(*) FROM inbox WHERE consumer = :c", c=consumer) == 0
+    assert await count(engine, "SELECT count(*) FROM outbox WHERE payload = :p", p=message.to_bytes()) == 0
+
+
+async def test_a_successful_unit_of_work_commits_inbox_and_outbox_together(engine: AsyncEngine) -> None:
+    consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
+    message = result()
+    committed: list[bool] = []
+    async with UnitOfWork(engine) as uow:
+        await uow.claim(consumer, ["k1"])
+        uow.publish("uow-test-topic", message, key="k")
+        uow.after_commit(lambda: committed.append(True))
+    assert committed == [True]
+    assert await count(engine, "SELECT count(*) FROM inbox WHERE consumer = :c", c=consumer) == 1
+    assert await count(engine, "SELECT count(*) FROM outbox WHERE payload = :p", p=message.to_bytes()) == 1
+    async with engine.begin() as connection:  # leave no row for a relay to publish
+        await connection.execute(text("DELETE FROM outbox WHERE topic = 'uow-test-topic'"))
+
+
+async def test_claims_see_each_other_only_after_commit(engine: AsyncEngine) -> None:
+    consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
+    async with UnitOfWork(engine) as first:
+        assert await first.claim(consumer, ["k"]) == {"k"}
+    async with UnitOfWork(engine) as second:
+        assert await second.claim(consumer, ["k", "other"]) == {"other"}
