@@ -57,7 +57,7 @@ class Stack:
         extra_env: Mapping[str, str] | None = None,
         instance: str = "1",
     ) -> None:
-        self.state = Path(state_dir or os.environ.get("LEDGERLINE_STATE_DIR", REPO / ".state"))
+        self.state = Path(state_dir or os.environ.get("LEDGERLINE_STATE_DIR") or REPO / ".state")
         self.port_base = port_base
         self.bootstrap = bootstrap
         self.extra_env = dict(extra_env or {})

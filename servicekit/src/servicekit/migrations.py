@@ -42,7 +42,7 @@ def run_env(metadata: MetaData, settings_type: type[ServiceSettings]) -> None:
             context.run_migrations()
         return
 
-    def migrate(connection: Connection, **_: Any) -> None:
+    def migrate(connection: Connection, /, **_: Any) -> None:
         context.configure(connection=connection, target_metadata=metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -48,7 +48,7 @@ def reconcile(
                 for role in expected
             },
         }
-        unexplained = any(a["difference_ore"] for a in row["accounts"].values())
+        unexplained = any(booked[role].balance_ore != expected[role] for role in expected)
         left_after_finish = finished and any(b.balance_ore for b in booked.values())
         row["ok"] = not (unexplained or left_after_finish)
         rows.append(row)

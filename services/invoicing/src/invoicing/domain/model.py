@@ -18,6 +18,21 @@ from ledgerline_contracts.invoicing import (
     InvoiceOrigin,
 )
 
+__all__ = [
+    "ACCOUNTANT",
+    "ADMINISTRATOR",
+    "GENERAL_MANAGER",
+    "MANAGE_ROLES",
+    "Client",
+    "CustomerCard",
+    "Integration",
+    "IntegrationState",
+    "Invoice",
+    "InvoiceState",
+    "PostingAccounts",
+    "User",
+]
+
 ACCOUNTANT = "accountant"
 MANAGE_ROLES = "manage_roles"
 DEFAULT_ROLES: dict[str, set[str]] = {

@@ -395,14 +395,14 @@ class LedgerHandlers:
             batch.uow.publish(topics.LEDGER_EVENTS, _posted_event(voucher), key=voucher.client_id)
         batch.uow.after_commit(lambda: _count_posted(batch.vouchers))
         balances = await batch.repo.open_item_balances(touched)
-        for (client_id, party, item), voucher in touched.items():
-            account, original, balance, due = balances[(client_id, party, item)]
+        for (client_id, party_number, item), voucher in touched.items():
+            account, original, balance, due = balances[(client_id, party_number, item)]
             batch.uow.publish(
                 topics.LEDGER_EVENTS,
                 OpenItemChanged(
                     client_id=client_id,
                     correlation_id=_correlation(voucher),
-                    party=party,
+                    party=party_number,
                     open_item=item,
                     account=account,
                     original_ore=original,

@@ -4,4 +4,7 @@ from .abc_factoring import AbcFactoring
 from .base import ProviderAdapter
 from .fjord_invoice_sale import FjordInvoiceSale
 
-ADAPTERS: dict[str, ProviderAdapter] = {adapter.slug: adapter for adapter in (AbcFactoring(), FjordInvoiceSale())}
+_SHIPPED: tuple[ProviderAdapter, ...] = (AbcFactoring(), FjordInvoiceSale())
+ADAPTERS: dict[str, ProviderAdapter] = {adapter.slug: adapter for adapter in _SHIPPED}
+
+__all__ = ["ADAPTERS", "ProviderAdapter"]

@@ -63,7 +63,12 @@ ASSIGNMENT_TEXT = (
 class AbcFactoring:
     slug = abc.SLUG
     display_name = abc.DISPLAY_NAME
-    delivery_models = [abc.AbcClientOnboarding, abc.AbcClientOffboarding, abc.AbcInvoiceSubmission, abc.AbcCreditNote]
+    delivery_models: list[type[Message]] = [
+        abc.AbcClientOnboarding,
+        abc.AbcClientOffboarding,
+        abc.AbcInvoiceSubmission,
+        abc.AbcCreditNote,
+    ]
     inbound = abc.INBOUND
     roles = [
         AccountRole("intermediate", "running balance with ABC Factoring (a liability while it finances)"),

@@ -56,7 +56,12 @@ def _ore(amount: str) -> int:
 class FjordInvoiceSale:
     slug = fjord.SLUG
     display_name = fjord.DISPLAY_NAME
-    delivery_models = [fjord.SellerOnboarding, fjord.SellerOffboarding, fjord.SaleOffer, fjord.CreditNoteNotice]
+    delivery_models: list[type[Message]] = [
+        fjord.SellerOnboarding,
+        fjord.SellerOffboarding,
+        fjord.SaleOffer,
+        fjord.CreditNoteNotice,
+    ]
     inbound = fjord.INBOUND
     roles = [
         AccountRole("intermediate", "what Fjord owes for purchased invoices (settled by remittances)"),
