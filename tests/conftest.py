@@ -25,7 +25,9 @@ BOOTSTRAP = os.environ.get("LEDGERLINE_KAFKA", "127.0.0.1:9092")
 @pytest.fixture(scope="session")
 def infra() -> Stack:
     """Kafka and PostgreSQL running, topics created, every service's database migrated."""
-    stack = Stack(port_base=TEST_PORT_BASE, bootstrap=BOOTSTRAP)
+    # Databases of the session's own (and, by the root conftest.py, topics and consumer groups): nothing is shared
+    # with a stack started by `make up` or by another session.
+    stack = Stack(port_base=TEST_PORT_BASE, bootstrap=BOOTSTRAP, db_suffix=f"_t{TEST_PORT_BASE}")
     stack.infra_up()
     stack.migrate()
     return stack

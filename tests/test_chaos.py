@@ -110,7 +110,7 @@ async def test_a_redelivery_storm_books_every_event_once(services: Stack, operat
 
 async def test_a_rebalance_mid_stream_loses_and_doubles_nothing(services: Stack, operator: Operator) -> None:
     stream = await prepare(operator, clients=4)
-    second = Stack(port_base=services.port_base + 500, bootstrap=services.bootstrap, instance="2")
+    second = services.sibling(500, "2")
     names = ["ledger", "invoicing", "factoring-gateway"]
 
     async def join_then_leave() -> None:

@@ -179,7 +179,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
 async def test_two_ledger_instances_split_the_partitions_and_number_every_client_without_gaps(
     services: Stack, bus: Bus
 ) -> None:
-    second = Stack(port_base=services.port_base + 300, bootstrap=services.bootstrap, instance="2")
+    second = services.sibling(300, "2")
     second.up(["ledger"], infra=False)
     try:
         first_metrics = f"{services.url('ledger')}/metrics"

@@ -33,7 +33,11 @@ SERIES = ["GENERAL", "BANK"]
 
 @pytest.fixture(scope="module")
 async def handlers(infra: Stack) -> AsyncIterator[tuple[LedgerHandlers, object]]:
-    settings = LedgerSettings(db_password=_secrets(infra.state)["LEDGERLINE_PG_LEDGER_PASSWORD"], db_pool_size=4)
+    settings = LedgerSettings(
+        db_name=infra.db_name("ledger"),
+        db_pool_size=4,
+        db_password=_secrets(infra.state)["LEDGERLINE_PG_LEDGER_PASSWORD"],
+    )
     engine = create_engine(settings)
     yield LedgerHandlers(lambda: UnitOfWork(engine)), engine
     await engine.dispose()

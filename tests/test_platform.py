@@ -112,7 +112,7 @@ async def test_a_service_cannot_open_another_services_database(infra: Stack) -> 
 
 def test_every_service_is_ready_then_nothing_is_left_running(infra: Stack) -> None:
     """Start all four, each answers /readyz (broker and database reachable), /metrics and AsyncAPI; stop."""
-    stack = Stack(port_base=infra.port_base + 100, bootstrap=infra.bootstrap)
+    stack = infra.sibling(100, "1")
     names = list(Stack.SERVICES)
     try:
         ready = stack.up(names, infra=False)

@@ -19,7 +19,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def engine(infra: Stack) -> AsyncIterator[AsyncEngine]:
-    settings = LedgerSettings(db_password=_secrets(infra.state)["LEDGERLINE_PG_LEDGER_PASSWORD"], db_pool_size=2)
+    settings = LedgerSettings(
+        db_name=infra.db_name("ledger"),
+        db_pool_size=2,
+        db_password=_secrets(infra.state)["LEDGERLINE_PG_LEDGER_PASSWORD"],
+    )
     engine = create_engine(settings)
     yield engine
     await engine.dispose()

@@ -106,13 +106,28 @@ async def settled_share(op: Operator, stream: Stream) -> float:
     return got / want if want else 1.0
 
 
+async def unsettled_statuses(op: Operator, stream: Stream) -> int:
+    """Invoices whose factoring status in invoicing does not say settled yet (status updates trail the books)."""
+    waiting = 0
+    for client in stream.customers:
+        rows = await op.invoices(client)
+        waiting += sum(
+            1 for r in rows if uuid.UUID(r["invoice_id"]) in stream.invoices and r["factoring_status"] != "settled"
+        )
+    return waiting
+
+
 async def wait_until_done(op: Operator, stream: Stream, timeout: float) -> float:
+    """Until the books hold every settlement and invoicing shows every invoice settled."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if await settled_share(op, stream) >= 1.0:
+        if await settled_share(op, stream) >= 1.0 and await unsettled_statuses(op, stream) == 0:
             return time.monotonic() - started
         await asyncio.sleep(1.0)
-    raise TimeoutError(f"only {await settled_share(op, stream):.1%} settled after {timeout:.0f} s")
+    raise TimeoutError(
+        f"only {await settled_share(op, stream):.1%} settled in the books and "
+        f"{await unsettled_statuses(op, stream)} statuses not settled after {timeout:.0f} s"
+    )
 
 
 @dataclass

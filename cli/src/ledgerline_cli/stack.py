@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from .kafka_admin import ensure_topics
@@ -56,13 +57,30 @@ class Stack:
         bootstrap: str = "127.0.0.1:9092",
         extra_env: Mapping[str, str] | None = None,
         instance: str = "1",
+        db_suffix: str = "",
     ) -> None:
         self.state = Path(state_dir or os.environ.get("LEDGERLINE_STATE_DIR") or REPO / ".state")
         self.port_base = port_base
         self.bootstrap = bootstrap
         self.extra_env = dict(extra_env or {})
         self.instance = instance
+        self.db_suffix = db_suffix
         self.bin = Path(sys.executable).parent
+
+    def sibling(self, offset: int, instance: str, extra_env: Mapping[str, str] | None = None) -> Stack:
+        """More instances on other ports that share this stack's broker, topics and databases."""
+        return Stack(
+            self.state,
+            self.port_base + offset,
+            self.bootstrap,
+            {**self.extra_env, **(extra_env or {})},
+            instance,
+            self.db_suffix,
+        )
+
+    def db_name(self, service: str) -> str:
+        """The service's database; a suffix gives a stack (a test session, a benchmark) databases of its own."""
+        return f"ledgerline_{service.replace('-', '_')}{self.db_suffix}"
 
     # --- what runs ------------------------------------------------------------------------------------------------
     def specs(self) -> dict[str, ProcessSpec]:
@@ -79,6 +97,7 @@ class Stack:
                 f"{prefix}_HTTP_PORT": str(self.port_base + offset),
                 f"{prefix}_INSTANCE_ID": self.instance,
                 f"{prefix}_DB_PASSWORD": secrets.get(db_secret, ""),
+                f"{prefix}_DB_NAME": self.db_name(name),
             }
             exe = str(self.bin / f"ledgerline-{name}")
             return ProcessSpec(name, [exe, "serve"], self.port_base + offset, env, [exe, "migrate"])
@@ -119,6 +138,25 @@ class Stack:
         subprocess.run(["bash", str(REPO / "infra/kafka/kafka.sh"), "start"], check=True, env=env)
         replication = int(os.environ.get("LEDGERLINE_TOPIC_REPLICATION", "1"))
         asyncio.run(ensure_topics(self.bootstrap, replication=replication))
+        if self.db_suffix:
+            asyncio.run(self._create_databases())
+
+    async def _create_databases(self) -> None:
+        """Databases of this stack's own, each owned by its service's role and closed to everyone else."""
+        admin = await asyncpg.connect(
+            host="127.0.0.1",
+            user="ledgerline_admin",
+            database="postgres",
+            password=_secrets(self.state)["LEDGERLINE_PG_ADMIN_PASSWORD"],
+        )
+        try:
+            for service in self.SERVICES:
+                name, role = self.db_name(service), f"ledgerline_{service.replace('-', '_')}"
+                if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                    await admin.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
+                    await admin.execute(f'REVOKE CONNECT ON DATABASE "{name}" FROM PUBLIC')
+        finally:
+            await admin.close()
 
     def infra_down(self) -> None:
         env = {**os.environ, "LEDGERLINE_STATE_DIR": str(self.state)}

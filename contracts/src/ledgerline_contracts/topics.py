@@ -151,7 +151,6 @@ CONSUMER_GROUPS = (
     "invoicing.factoring-events",
     "factoring-gateway",
     "factoring-gateway.commands",
-    "factoring-gateway.ledger-events",
     *(f"factoring-gateway.{slug}" for slug in FACTORING_PROVIDERS),
     "financing-gateway",
     "financing-gateway.invoicing-events",

@@ -15,5 +15,9 @@ class FactoringGatewaySettings(ServiceSettings):
     """The ledger's read-only HTTP queries, for reconciliation (its numbers, never its tables)."""
 
     providers: list[str] = []
-    """Consume only these providers' inbound topics (empty: all). Lets a platform team run an instance per
-    provider, e.g. FACTORING_PROVIDERS='["abc-factoring"]' with FACTORING_INSTANCE_ID=abc-2."""
+    """Consume only these providers' inbound topics (empty: all)."""
+
+    core: bool = True
+    """Also consume invoicing events, mapping commands and ledger events. An extra instance that scales one
+    provider alone runs with FACTORING_CORE=false FACTORING_PROVIDERS='["abc-factoring"]': it joins only that
+    provider's consumer group and takes a share of its partitions."""

@@ -15,7 +15,6 @@ from servicekit.consumer import Delivery
 from servicekit.db import UnitOfWork
 
 from ..domain.lifecycle import Case
-from ..domain.mapping import KnownLedger
 from ..domain.providers.base import ClientInfo
 
 
@@ -83,29 +82,6 @@ class GatewayRepository:
             client.name,
             client.organisation_number,
             active,
-        )
-
-    # --- what the ledger announced --------------------------------------------------------------------------------
-    async def known_ledger(self, client_id: str) -> KnownLedger:
-        db = await self._db()
-        accounts = await db.fetch("SELECT number FROM ledger_accounts WHERE client_id = $1", client_id)
-        parties = await db.fetch("SELECT number, control_account FROM ledger_parties WHERE client_id = $1", client_id)
-        return KnownLedger(
-            frozenset(r["number"] for r in accounts), {r["number"]: r["control_account"] for r in parties}
-        )
-
-    async def learn_account(self, client_id: str, number: str) -> None:
-        await (await self._db()).execute(
-            "INSERT INTO ledger_accounts (client_id, number) VALUES ($1, $2) ON CONFLICT DO NOTHING", client_id, number
-        )
-
-    async def learn_party(self, client_id: str, number: int, control_account: str) -> None:
-        await (await self._db()).execute(
-            "INSERT INTO ledger_parties (client_id, number, control_account) VALUES ($1, $2, $3) "
-            "ON CONFLICT (client_id, number) DO UPDATE SET control_account = EXCLUDED.control_account",
-            client_id,
-            number,
-            control_account,
         )
 
     # --- cases ----------------------------------------------------------------------------------------------------

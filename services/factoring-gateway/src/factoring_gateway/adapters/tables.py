@@ -46,23 +46,6 @@ account_mappings = Table(
     PrimaryKeyConstraint("client_id", "provider"),
 )
 
-ledger_accounts = Table(
-    "ledger_accounts",
-    metadata,
-    Column("client_id", Text, nullable=False),
-    Column("number", Text, nullable=False),
-    PrimaryKeyConstraint("client_id", "number"),
-)
-
-ledger_parties = Table(
-    "ledger_parties",
-    metadata,
-    Column("client_id", Text, nullable=False),
-    Column("number", Integer, nullable=False),
-    Column("control_account", Text, nullable=False),
-    PrimaryKeyConstraint("client_id", "number"),
-)
-
 cases = Table(
     "cases",
     metadata,

@@ -8,8 +8,9 @@ from ledgerline_contracts.operations import DeadLetter
 from servicekit.consumer import Subscription
 from servicekit.service import Service
 
+from ..adapters.ledger_client import LedgerClient
 from ..domain.providers import ADAPTERS
-from ..service_layer.handlers import COMMANDS, INVOICING_EVENTS, LEDGER_EVENTS, GatewayHandlers, provider_group
+from ..service_layer.handlers import COMMANDS, INVOICING_EVENTS, GatewayHandlers, provider_group
 from ..settings import FactoringGatewaySettings
 from . import http
 
@@ -23,34 +24,26 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
         "deliveries in its format) and inbound topic (its events, booked exactly once against the client's mapped "
         "accounts).",
     )
-    handlers = GatewayHandlers(service.uow)
-    service.subscribe(
-        Subscription(
-            topics.INVOICING_EVENTS,
-            INVOICING_EVENTS,
-            invoicing.INVOICING_EVENTS,
-            handlers.handle_invoicing_events,
-            "Activation requests, deliveries and credit notes from invoicing.",
+    handlers = GatewayHandlers(service.uow, LedgerClient(settings.ledger_url))
+    if settings.core:
+        service.subscribe(
+            Subscription(
+                topics.INVOICING_EVENTS,
+                INVOICING_EVENTS,
+                invoicing.INVOICING_EVENTS,
+                handlers.handle_invoicing_events,
+                "Activation requests, deliveries and credit notes from invoicing.",
+            )
         )
-    )
-    service.subscribe(
-        Subscription(
-            topics.FACTORING_COMMANDS,
-            COMMANDS,
-            factoring.FACTORING_COMMANDS,
-            handlers.handle_commands,
-            "Account mappings per client and provider.",
+        service.subscribe(
+            Subscription(
+                topics.FACTORING_COMMANDS,
+                COMMANDS,
+                factoring.FACTORING_COMMANDS,
+                handlers.handle_commands,
+                "Account mappings per client and provider.",
+            )
         )
-    )
-    service.subscribe(
-        Subscription(
-            topics.LEDGER_EVENTS,
-            LEDGER_EVENTS,
-            ledger.LEDGER_EVENTS,
-            handlers.handle_ledger_events,
-            "The client's accounts and sub-ledger parties, to check mappings at activation.",
-        )
-    )
     for slug in settings.providers or ADAPTERS:
         adapter = ADAPTERS[slug]
         service.subscribe(

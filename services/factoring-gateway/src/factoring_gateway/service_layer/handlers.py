@@ -27,7 +27,6 @@ from ledgerline_contracts.invoicing import (
     InvoiceCredited,
     InvoiceDelivery,
 )
-from ledgerline_contracts.ledger import AccountUpserted, PartyUpserted
 from ledgerline_contracts.messages import UndecodableMessage
 from ledgerline_contracts.operations import DeadLetter
 from servicekit import metrics
@@ -35,6 +34,7 @@ from servicekit.commands import answer
 from servicekit.consumer import Delivery, kept_value
 from servicekit.db import UnitOfWork
 
+from ..adapters.ledger_client import LedgerClient
 from ..adapters.repository import GatewayRepository, Origin
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
@@ -42,11 +42,7 @@ from ..domain.providers import ADAPTERS, ProviderAdapter
 from ..domain.providers.base import ClientInfo, Translation
 
 SERVICE = "factoring-gateway"
-INVOICING_EVENTS, COMMANDS, LEDGER_EVENTS = (
-    "factoring-gateway",
-    "factoring-gateway.commands",
-    ("factoring-gateway.ledger-events"),
-)
+INVOICING_EVENTS, COMMANDS = "factoring-gateway", "factoring-gateway.commands"
 
 
 def provider_group(slug: str) -> str:
@@ -54,8 +50,11 @@ def provider_group(slug: str) -> str:
 
 
 class GatewayHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork], adapters: dict[str, ProviderAdapter] | None = None) -> None:
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], ledger: LedgerClient, adapters: dict[str, ProviderAdapter] | None = None
+    ) -> None:
         self._uow = uow
+        self._ledger = ledger
         self._adapters = adapters or ADAPTERS
 
     # --- from invoicing -------------------------------------------------------------------------------------------
@@ -88,7 +87,7 @@ class GatewayHandlers:
             )
             return
         accounts = await repo.mapping(event.client_id, adapter.slug)
-        found = mapping.problems(adapter.roles, accounts, await repo.known_ledger(event.client_id))
+        found = mapping.problems(adapter.roles, accounts, await self._ledger.chart(event.client_id))
         if found:
             self._refuse_activation(
                 uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found
@@ -186,21 +185,10 @@ class GatewayHandlers:
                     )
                     continue
                 await repo.save_mapping(command.client_id, adapter.slug, command.accounts)
-                pending = mapping.problems(adapter.roles, command.accounts, await repo.known_ledger(command.client_id))
+                pending = mapping.problems(adapter.roles, command.accounts, await self._ledger.chart(command.client_id))
                 answer(
                     uow, SERVICE, command, accepted=True, details={"provider": adapter.slug, "still_missing": pending}
                 )
-
-    # --- the ledger's chart, as far as activation needs it --------------------------------------------------------
-    async def handle_ledger_events(self, deliveries: Sequence[Delivery]) -> None:
-        wanted = [d.message for d in deliveries if isinstance(d.message, (AccountUpserted, PartyUpserted))]
-        async with self._uow() as uow:
-            repo = GatewayRepository(uow)
-            for event in await uow.unseen(LEDGER_EVENTS, wanted):
-                if isinstance(event, AccountUpserted):
-                    await repo.learn_account(event.client_id, event.number)
-                elif isinstance(event, PartyUpserted):
-                    await repo.learn_party(event.client_id, event.number, event.control_account)
 
     # --- from providers -------------------------------------------------------------------------------------------
     def provider_handler(self, slug: str) -> Callable[[Sequence[Delivery]], Any]:
