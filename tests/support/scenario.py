@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from ledgerline_cli.operator import Operator
+from ledgerline_cli.samples import COMPANY, PERSON
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import Address, CustomerData, CustomerKind, InvoiceLine
+from ledgerline_contracts.invoicing import InvoiceLine
 
-PERSON = CustomerData(
-    kind=CustomerKind.PERSON,
-    first_name="Kari",
-    last_name="Nordmann",
-    address=Address(street="Storgata 1", postcode="0155", city="Oslo"),
-    phone="+4791234567",
-    email="kari@example.no",
-)
-COMPANY = CustomerData(
-    kind=CustomerKind.COMPANY,
-    company_name="Fjellbygg AS",
-    organisation_number="987654321",
-    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
-    phone="+4755000000",
-    email="post@fjellbygg.no",
-)
+__all__ = ["COMPANY", "PERSON", "ROLES", "TEN_THOUSAND", "client_with_accounts", "factoring_client"]
+
 TEN_THOUSAND = [InvoiceLine(description="Consulting", net_ore=1_000_000)]  # 10 000 + 25 % VAT = 12 500
 
 ROLES = {

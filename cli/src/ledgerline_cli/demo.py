@@ -16,37 +16,14 @@ from rich.console import Console
 
 from ledgerline_contracts import financing
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import Address, CustomerData, CustomerKind, InvoiceLine
+from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.money import format_nok
 
 from . import reports
 from .bus import Bus
 from .operator import Operator, Urls
+from .samples import COMPANY, INCOMPLETE, PERSON
 from .stack import Stack
-
-PERSON = CustomerData(
-    kind=CustomerKind.PERSON,
-    first_name="Kari",
-    last_name="Nordmann",
-    address=Address(street="Storgata 1", postcode="0155", city="Oslo"),
-    phone="+4791234567",
-    email="kari@example.no",
-)
-COMPANY = CustomerData(
-    kind=CustomerKind.COMPANY,
-    company_name="Fjellbygg AS",
-    organisation_number="987654321",
-    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
-    phone="+4755000000",
-    email="post@fjellbygg.no",
-)
-INCOMPLETE = CustomerData(
-    kind=CustomerKind.COMPANY,
-    company_name="Sjøbris Kafé",
-    address=Address(street="Bryggen 3", postcode="5003", city="Bergen"),
-    phone="+4755111111",
-    email="post@sjobris.no",
-)
 
 
 @dataclass

@@ -43,7 +43,7 @@ from servicekit.db import UnitOfWork
 from .. import metrics as ledger_metrics
 from ..adapters.repository import ChartCache, LedgerRepository, NewVoucher
 from ..domain import rules
-from ..domain.chart import DEFAULT_ACCOUNTS, DEFAULT_SERIES, Chart
+from ..domain.chart import DEFAULT_ACCOUNTS, DEFAULT_SERIES, Account, Chart, Series
 from ..domain.rules import Refused
 
 CONSUMER = "ledger"
@@ -141,18 +141,7 @@ class LedgerHandlers:
                 await batch.repo.save_account(command.client_id, account)
                 chart.accounts[account.number] = account
                 batch.changed_charts.add(command.client_id)
-                batch.uow.publish(
-                    topics.LEDGER_EVENTS,
-                    AccountUpserted(
-                        client_id=command.client_id,
-                        correlation_id=command.correlation_id,
-                        number=account.number,
-                        name=account.name,
-                        account_type=account.account_type,
-                        control_role=account.control_role,
-                    ),
-                    key=command.client_id,
-                )
+                batch.uow.publish(topics.LEDGER_EVENTS, _account_event(command, account), key=command.client_id)
                 batch.accept(command, account=account.number)
             case CreateSubledgerSeries():
                 self._require_books(chart)
@@ -160,20 +149,7 @@ class LedgerHandlers:
                 await batch.repo.save_series(command.client_id, series)
                 chart.series[series.code] = series
                 batch.changed_charts.add(command.client_id)
-                batch.uow.publish(
-                    topics.LEDGER_EVENTS,
-                    SubledgerSeriesCreated(
-                        client_id=command.client_id,
-                        correlation_id=command.correlation_id,
-                        code=series.code,
-                        name=series.name,
-                        kind=series.kind,
-                        control_account=series.control_account,
-                        first_number=series.first_number,
-                        last_number=series.last_number,
-                    ),
-                    key=command.client_id,
-                )
+                batch.uow.publish(topics.LEDGER_EVENTS, _series_event(command, series), key=command.client_id)
                 batch.accept(command, series=series.code)
             case UpsertParty():
                 self._require_books(chart)
@@ -233,33 +209,9 @@ class LedgerHandlers:
             key=command.client_id,
         )
         for account in chart.accounts.values():
-            batch.uow.publish(
-                topics.LEDGER_EVENTS,
-                AccountUpserted(
-                    client_id=command.client_id,
-                    correlation_id=command.correlation_id,
-                    number=account.number,
-                    name=account.name,
-                    account_type=account.account_type,
-                    control_role=account.control_role,
-                ),
-                key=command.client_id,
-            )
+            batch.uow.publish(topics.LEDGER_EVENTS, _account_event(command, account), key=command.client_id)
         for series in chart.series.values():
-            batch.uow.publish(
-                topics.LEDGER_EVENTS,
-                SubledgerSeriesCreated(
-                    client_id=command.client_id,
-                    correlation_id=command.correlation_id,
-                    code=series.code,
-                    name=series.name,
-                    kind=series.kind,
-                    control_account=series.control_account,
-                    first_number=series.first_number,
-                    last_number=series.last_number,
-                ),
-                key=command.client_id,
-            )
+            batch.uow.publish(topics.LEDGER_EVENTS, _series_event(command, series), key=command.client_id)
         batch.accept(command, accounts=len(chart.accounts))
 
     def _post(self, batch: _Batch, chart: Chart, command: PostVoucher) -> None:
@@ -441,6 +393,30 @@ def _posted_event(voucher: NewVoucher) -> VoucherPosted:
             )
             for line in voucher.lines
         ],
+    )
+
+
+def _account_event(command: Command, account: Account) -> AccountUpserted:
+    return AccountUpserted(
+        client_id=command.client_id,
+        correlation_id=command.correlation_id,
+        number=account.number,
+        name=account.name,
+        account_type=account.account_type,
+        control_role=account.control_role,
+    )
+
+
+def _series_event(command: Command, series: Series) -> SubledgerSeriesCreated:
+    return SubledgerSeriesCreated(
+        client_id=command.client_id,
+        correlation_id=command.correlation_id,
+        code=series.code,
+        name=series.name,
+        kind=series.kind,
+        control_account=series.control_account,
+        first_number=series.first_number,
+        last_number=series.last_number,
     )
 
 

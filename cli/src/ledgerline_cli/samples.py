@@ -1,0 +1,28 @@
+"""Sample customers, used by the demo and by the tests (a person and a company with everything a factoring
+provider needs, and a company without its organisation number)."""
+
+from ledgerline_contracts.invoicing import Address, CustomerData, CustomerKind
+
+PERSON = CustomerData(
+    kind=CustomerKind.PERSON,
+    first_name="Kari",
+    last_name="Nordmann",
+    address=Address(street="Storgata 1", postcode="0155", city="Oslo"),
+    phone="+4791234567",
+    email="kari@example.no",
+)
+COMPANY = CustomerData(
+    kind=CustomerKind.COMPANY,
+    company_name="Fjellbygg AS",
+    organisation_number="987654321",
+    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
+    phone="+4755000000",
+    email="post@fjellbygg.no",
+)
+INCOMPLETE = CustomerData(
+    kind=CustomerKind.COMPANY,
+    company_name="Sjøbris Kafé",
+    address=Address(street="Bryggen 3", postcode="5003", city="Bergen"),
+    phone="+4755111111",
+    email="post@sjobris.no",
+)
