@@ -162,6 +162,7 @@ def build_commands(books: list[_Book], count: int, rid: str, seed: int = 7) -> l
                 lines, kind, series, text = _credit(book, number), "credit", "SALES", f"Credit note on invoice {number}"
         commands.append(
             L.PostVoucher(
+                reply=False,  # as the services send them: they follow VoucherPosted, not command results
                 client_id=book.client_id,
                 idempotency_key=f"bench:{rid}:{i}",
                 series=series,

@@ -38,6 +38,7 @@ def services(infra: Stack) -> Iterator[Stack]:
     """The four services and the provider simulators as real processes, each answering /readyz."""
     only = os.environ.get("LEDGERLINE_TEST_PROCESSES")  # e.g. while one service is being built: start the others
     names = only.split(",") if only else [*Stack.SERVICES, *Stack.SIMULATORS]
+    infra.down(names, infra=False)  # whatever an interrupted session left running, on code that may be older
     infra.up(names, infra=False)
     yield infra
     infra.down(names, infra=False)

@@ -98,6 +98,7 @@ class Stack:
                 f"{prefix}_INSTANCE_ID": self.instance,
                 f"{prefix}_DB_PASSWORD": secrets.get(db_secret, ""),
                 f"{prefix}_DB_NAME": self.db_name(name),
+                f"{prefix}_DB_SSL": "disable",  # loopback: TLS would only cost CPU
             }
             exe = str(self.bin / f"ledgerline-{name}")
             return ProcessSpec(name, [exe, "serve"], self.port_base + offset, env, [exe, "migrate"])

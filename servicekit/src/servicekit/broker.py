@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
+import random
 import ssl
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -26,6 +32,80 @@ def _security(settings: ServiceSettings) -> BaseSecurity | None:
         settings.kafka_sasl_mechanism.upper()
     ]
     return sasl(username=settings.kafka_sasl_username or "", password=password, ssl_context=context)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _murmur2_index(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_for(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioning (murmur2, as the Java client), with the hash remembered per key: aiokafka's
+    murmur2 is pure Python and keys repeat (a client's id, an invoice's id) across many messages."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_murmur2_index(key) % len(all_partitions)]
+
+
+def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """The outbox relay's own producer: idempotent, acks from all replicas, batching, without FastStream's
+    per-message middleware (the relay counts what it publishes itself)."""
+    protocol = settings.kafka_security_protocol.upper()
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-{settings.instance_id}-outbox",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.kafka_linger_ms,
+        compression_type=settings.kafka_compression,
+        max_batch_size=256 * 1024,
+        partitioner=partition_for,
+        security_protocol=protocol,
+        sasl_mechanism=(settings.kafka_sasl_mechanism or "PLAIN").upper(),
+        sasl_plain_username=settings.kafka_sasl_username,
+        sasl_plain_password=password,
+        ssl_context=ssl.create_default_context() if protocol.endswith("SSL") else None,
+    )
+
+
+class Publisher:
+    """A producer that can be replaced by a fresh one.
+
+    An idempotent producer's sequence state does not survive every broker failure (after a broker restart it
+    may answer OutOfOrderSequenceNumber for good); whoever sees a send fail calls `renew()`, and whatever was
+    not acknowledged is sent again by its owner (the outbox keeps its rows until they are acknowledged).
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = make_producer(self._settings)
+        await self._producer.start()
+
+    async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
+        assert self._producer is not None, "start() the publisher first"
+        future: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=JSON_HEADERS)
+        return future
+
+    async def renew(self) -> None:
+        """The new producer takes over before the old one is stopped, so a concurrent send never finds none."""
+        old = self._producer
+        await self.start()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+
+JSON_HEADERS = [("content-type", b"application/json")]
 
 
 def make_broker(settings: ServiceSettings, **extra: Any) -> KafkaBroker:

@@ -21,6 +21,8 @@ def answer(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    if not command.reply:
+        return
     answer_later(
         uow,
         service,

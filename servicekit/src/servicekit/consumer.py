@@ -39,6 +39,7 @@ from ledgerline_contracts.operations import KEEP_VALUE_BYTES, DeadLetter
 from ledgerline_contracts.topics import Topic, dead_letters
 
 from . import metrics
+from .broker import Publisher
 from .errors import is_transient
 from .logging import bound_contextvars, get_logger
 
@@ -72,6 +73,8 @@ class Subscription:
     handler: BatchHandler
     description: str
     max_batch: int | None = None
+    wants: frozenset[str] | None = None
+    """The message types the handler acts on (None: all); others are skipped without being validated."""
 
 
 @dataclass
@@ -146,8 +149,8 @@ def kept_value(value: bytes | None) -> dict[str, Any]:
 
 
 class DeadLetterPublisher:
-    def __init__(self, broker: KafkaBroker, service: str) -> None:
-        self._broker = broker
+    def __init__(self, publisher: Publisher, service: str) -> None:
+        self._publisher = publisher
         self._service = service
 
     async def send(self, group: str, record: _Record, kind: str, error: str, attempts: int, first: datetime) -> None:
@@ -166,7 +169,11 @@ class DeadLetterPublisher:
             last_failed_at=datetime.now(UTC),
         )
         # Awaited: the offset is committed only once the dead letter is safely in Kafka.
-        await self._broker.publish(letter.to_bytes(), dead_letters(group).name, key=record.key)
+        try:
+            await (await self._publisher.send(dead_letters(group).name, letter.to_bytes(), record.key))
+        except KafkaError:
+            await self._publisher.renew()  # the batch is rewound and tried again with a fresh producer
+            raise
         metrics.dead_letters.labels(self._service, group, record.topic, kind).inc()
         log.warning(
             "dead-lettered a record",
@@ -199,9 +206,11 @@ class BatchProcessor:
         deliveries: list[Delivery] = []
         for record in records:
             try:
-                decoded = self.subscription.catalogue.decode(record.value)
+                decoded = self.subscription.catalogue.decode(record.value, self.subscription.wants)
             except UndecodableMessage as error:
                 await self._dead_letter.send(group, record, "undecodable", error.reason, 1, datetime.now(UTC))
+                continue
+            if decoded is None:  # a type this consumer does not act on
                 continue
             deliveries.append(
                 Delivery(

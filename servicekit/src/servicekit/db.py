@@ -41,7 +41,10 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": f"{settings.service_name}-{settings.instance_id}"}},
+        connect_args={
+            "server_settings": {"application_name": f"{settings.service_name}-{settings.instance_id}"},
+            "ssl": settings.db_ssl,
+        },
     )
 
 

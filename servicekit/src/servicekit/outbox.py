@@ -10,28 +10,26 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections import Counter
 
+from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import metrics
-from .db import OutboxSignal
+from .broker import Publisher
+from .db import OutboxSignal, UnitOfWork
 from .errors import is_transient
 from .logging import get_logger
 
 log = get_logger(__name__)
-
-Publish = Callable[[str, bytes | None, bytes], Awaitable["asyncio.Future[Any]"]]
-"""Sends one record without waiting for the broker; the returned future resolves when the broker has it."""
 
 
 class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
-        publish: Publish,
+        publisher: Publisher,
         *,
         service: str,
         signal: OutboxSignal,
@@ -39,7 +37,7 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
     ) -> None:
         self._engine = engine
-        self._publish = publish
+        self._publisher = publisher
         self._service = service
         self._signal = signal
         self._batch_size = batch_size
@@ -58,6 +56,8 @@ class OutboxRelay:
             except Exception as error:  # the relay must outlive any outage
                 level = "warning" if is_transient(error) else "error"
                 getattr(log, level)("outbox relay failed, will retry", error=repr(error), backoff_s=backoff)
+                if isinstance(error, KafkaError):
+                    await self._publisher.renew()  # a fresh idempotent producer, with fresh sequence numbers
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -71,25 +71,21 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publishes one batch; returns how many rows went out (0 when another instance holds the lock)."""
         started = time.perf_counter()
-        async with self._engine.begin() as connection:
-            locked = await connection.scalar(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": self._lock_id})
-            if not locked:
+        async with UnitOfWork(self._engine) as uow:
+            db = await uow.driver()
+            if not await db.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_id):
                 return 0
-            rows = (
-                await connection.execute(
-                    text(
-                        "SELECT id, topic, message_key, payload FROM outbox ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
-                    ),
-                    {"n": self._batch_size},
-                )
-            ).all()
+            rows = await db.fetch(
+                "SELECT id, topic, message_key, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
             if not rows:
                 return 0
-            pending = [await self._publish(row.topic, row.message_key, row.payload) for row in rows]
+            pending = [await self._publisher.send(topic, payload, key) for _, topic, key, payload in rows]
             await asyncio.gather(*pending)
-            await connection.execute(text("DELETE FROM outbox WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
-        for row in rows:
-            metrics.outbox_published.labels(self._service, row.topic).inc()
+            await db.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row[0] for row in rows])
+        for topic, count in Counter(row[1] for row in rows).items():
+            metrics.outbox_published.labels(self._service, topic).inc(count)
         metrics.outbox_publish_seconds.labels(self._service).observe(time.perf_counter() - started)
         return len(rows)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from ledgerline_contracts.topics import Topic
 
 from . import metrics
 from .asyncapi import Publication, asyncapi_document
-from .broker import make_broker
+from .broker import Publisher, make_broker
 from .consumer import BatchProcessor, DeadLetterPublisher, RetryPolicy, Subscription, attach
 from .db import OutboxSignal, UnitOfWork, create_engine, ping
 from .http import BadRequest, JSONResponse, error_response
@@ -45,10 +46,11 @@ class Service:
         self.engine = create_engine(settings)
         self.signal = OutboxSignal()
         self.broker = make_broker(settings)
-        self.dead_letter = DeadLetterPublisher(self.broker, settings.service_name)
+        self.publisher = Publisher(settings)  # outbox rows and dead letters: no per-message middleware on the hot path
+        self.dead_letter = DeadLetterPublisher(self.publisher, settings.service_name)
         self.relay = OutboxRelay(
             self.engine,
-            self._publish_raw,
+            self.publisher,
             service=settings.service_name,
             signal=self.signal,
             batch_size=settings.outbox_batch_size,
@@ -110,12 +112,8 @@ class Service:
         )
 
     # --- running --------------------------------------------------------------------------------------------------
-    async def _publish_raw(self, topic: str, key: bytes | None, payload: bytes) -> asyncio.Future[Any]:
-        return await self.broker.publish(
-            payload, topic, key=key, headers={"content-type": "application/json"}, no_confirm=True
-        )
-
     async def start(self) -> None:
+        await self.publisher.start()
         await self.broker.start()
         self._tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         self._tasks.append(asyncio.create_task(self._watch_lag(), name="lag-monitor"))
@@ -135,6 +133,7 @@ class Service:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.publisher.stop()
         await self.engine.dispose()
         log.info("service stopped")
 
@@ -207,6 +206,9 @@ class Service:
 
     def run(self) -> None:
         configure_logging(self.settings.service_name, self.settings.log_level, self.settings.log_json)
+        # Batches create many short-lived objects: collecting the youngest generation every 700 allocations
+        # (the default) cost a tenth of the ledger's CPU in profiles; every 50,000 is plenty.
+        gc.set_threshold(50_000, 20, 20)
         config = uvicorn.Config(
             self.asgi_app(),
             host=self.settings.http_host,

@@ -27,6 +27,7 @@ class ServiceSettings(BaseSettings):
     db_user: str = "ledgerline"
     db_password: SecretStr | None = None
     db_pool_size: int = 10
+    db_ssl: str = Field(default="prefer", description="asyncpg's ssl mode: disable, prefer, require, verify-full.")
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000

@@ -29,7 +29,7 @@ from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
 from ledgerline_contracts.topics import Topic
 from servicekit import metrics
-from servicekit.broker import make_broker
+from servicekit.broker import Publisher, make_broker
 from servicekit.http import JSONResponse
 from servicekit.logging import configure_logging, get_logger
 from servicekit.settings import ServiceSettings
@@ -107,6 +107,7 @@ class Simulator:
         self.settings = settings
         self.scripts = ScriptBook(script)
         self.broker: KafkaBroker = make_broker(settings.model_copy(update={"service_name": name}))
+        self.publisher = Publisher(settings.model_copy(update={"service_name": name}))
         self._handler: Callable[[list[Message]], Awaitable[None]] | None = None
 
     def on_batch(self, handler: Callable[[list[Message]], Awaitable[None]]) -> None:
@@ -115,16 +116,7 @@ class Simulator:
 
     async def send(self, messages: list[tuple[Message, str]]) -> None:
         """Publishes answers (message, key) in order, waiting until the broker has them all."""
-        pending = [
-            await self.broker.publish(
-                message.to_bytes(),
-                self.inbound.name,
-                key=key.encode(),
-                headers={"content-type": "application/json"},
-                no_confirm=True,
-            )
-            for message, key in messages
-        ]
+        pending = [await self.publisher.send(self.inbound.name, m.to_bytes(), key.encode()) for m, key in messages]
         await asyncio.gather(*pending)
         for message, _ in messages:
             simulator_sent.labels(self.name, message.type).inc()
@@ -141,7 +133,14 @@ class Simulator:
                     continue
                 simulator_received.labels(self.name, decoded[-1].type).inc()
             assert self._handler is not None
-            await self._handler(decoded)
+            try:
+                await self._handler(decoded)
+            except Exception as error:  # the broker was away: answer the same batch again with a fresh producer
+                log.warning("simulator could not answer; retrying the batch", error=repr(error))
+                await self.publisher.renew()
+                await message.nack()
+                await asyncio.sleep(1.0)
+                return
             await message.ack()  # after every answer is published: a crash replays, answers dedupe by id
 
         self.broker.subscriber(
@@ -176,12 +175,14 @@ class Simulator:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             self._subscribe()
+            await self.publisher.start()
             await self.broker.start()
             log.info("simulator started", simulator=self.name, consumes=self.outbound.name)
             try:
                 yield
             finally:
                 await self.broker.stop()
+                await self.publisher.stop()
 
         return Starlette(
             routes=[

@@ -37,6 +37,7 @@ class Origin:
 class Parked:
     id: int
     event_key: str
+    invoice_ids: frozenset[UUID]
     origin: Origin
 
 
@@ -127,11 +128,14 @@ class GatewayRepository:
         )
 
     # --- parked events --------------------------------------------------------------------------------------------
-    async def park(self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str) -> None:
-        await (await self._db()).execute(
+    async def park(
+        self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
+    ) -> int | None:
+        """Parks an event until it can apply; returns its id (None if it was parked already)."""
+        parked_id: int | None = await (await self._db()).fetchval(
             "INSERT INTO parked_events (provider, event_key, invoice_ids, payload, message_key, topic, partition, "
             '"offset", reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) '
-            "ON CONFLICT ON CONSTRAINT parked_events_key DO NOTHING",
+            "ON CONFLICT ON CONSTRAINT parked_events_key DO NOTHING RETURNING id",
             provider,
             key,
             sorted(set(invoice_ids)),
@@ -142,17 +146,21 @@ class GatewayRepository:
             origin.offset,
             reason,
         )
+        return parked_id
 
     async def parked_for(self, provider: str, invoice_ids: Iterable[UUID]) -> list[Parked]:
         rows = await (await self._db()).fetch(
-            'SELECT id, event_key, payload, message_key, topic, partition, "offset" FROM parked_events '
-            "WHERE provider = $1 AND invoice_ids && $2::uuid[] ORDER BY id FOR UPDATE SKIP LOCKED",
+            'SELECT id, event_key, invoice_ids, payload, message_key, topic, partition, "offset" FROM parked_events '
+            "WHERE provider = $1 AND invoice_ids && $2::uuid[] ORDER BY id FOR UPDATE",
             provider,
             sorted(set(invoice_ids)),
         )
         return [
             Parked(
-                r["id"], r["event_key"], Origin(r["payload"], r["message_key"], r["topic"], r["partition"], r["offset"])
+                r["id"],
+                r["event_key"],
+                frozenset(r["invoice_ids"]),
+                Origin(r["payload"], r["message_key"], r["topic"], r["partition"], r["offset"]),
             )
             for r in rows
         ]

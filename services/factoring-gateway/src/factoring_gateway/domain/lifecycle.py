@@ -8,7 +8,7 @@ e.g. a remittance before the purchase decision; the event is parked and retried)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -82,21 +82,25 @@ class Case:
         return self.gross_ore - self.credited_ore
 
     def facts(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in (
-            "invoice_id",
-            "client_id",
-            "provider",
-            "invoice_number",
-            "customer_number",
-            "gross_ore",
-            "status",
-            "description",
-            "status_sequence",
-        ):
-            data.pop(key)
-        return data
+        """What the provider's events established (stored as one JSON document next to the identifying columns)."""
+        return {name: getattr(self, name) for name in _FACTS}
 
+    def copy(self) -> Case:
+        return replace(self, history=list(self.history))
+
+
+_IDENTITY = {
+    "invoice_id",
+    "client_id",
+    "provider",
+    "invoice_number",
+    "customer_number",
+    "gross_ore",
+    "status",
+    "description",
+    "status_sequence",
+}
+_FACTS = [f.name for f in fields(Case) if f.name not in _IDENTITY]
 
 _DECISIONS = {Step.ACCEPTED: "accepted", Step.REJECTED: "rejected", Step.PURCHASED: "purchased"}
 

@@ -33,6 +33,15 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
                 invoicing.INVOICING_EVENTS,
                 handlers.handle_invoicing_events,
                 "Activation requests, deliveries and credit notes from invoicing.",
+                wants=frozenset(
+                    m.type_name()
+                    for m in (
+                        invoicing.FactoringActivationRequested,
+                        invoicing.FactoringIntegrationDeactivated,
+                        invoicing.InvoiceDelivery,
+                        invoicing.InvoiceCredited,
+                    )
+                ),
             )
         )
         service.subscribe(

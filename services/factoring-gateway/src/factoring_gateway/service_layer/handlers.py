@@ -8,13 +8,14 @@ with the reason and books nothing. A provider may only touch invoices that were 
 from __future__ import annotations
 
 import base64
-import copy
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import (
+    AccountRef,
     FactoringActivated,
     FactoringActivationRefused,
     FactoringStatusChanged,
@@ -35,7 +36,7 @@ from servicekit.consumer import Delivery, kept_value
 from servicekit.db import UnitOfWork
 
 from ..adapters.ledger_client import LedgerClient
-from ..adapters.repository import GatewayRepository, Origin
+from ..adapters.repository import GatewayRepository, Origin, Parked
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
 from ..domain.providers import ADAPTERS, ProviderAdapter
@@ -61,14 +62,21 @@ class GatewayHandlers:
     async def handle_invoicing_events(self, deliveries: Sequence[Delivery]) -> None:
         async with self._uow() as uow:
             repo = GatewayRepository(uow)
+            integrations: dict[str, str | None] = {}  # client → active provider, read once per batch
+            new_cases: list[Case] = []
             for event in await uow.unseen(INVOICING_EVENTS, [d.message for d in deliveries]):
                 match event:
                     case FactoringActivationRequested():
+                        integrations.pop(event.client_id, None)
                         await self._activate(uow, repo, event)
                     case FactoringIntegrationDeactivated():
+                        integrations.pop(event.client_id, None)
                         await self._deactivate(uow, repo, event)
                     case InvoiceDelivery():
-                        await self._deliver(uow, repo, event)
+                        if event.client_id not in integrations:
+                            active = await repo.active_integration(event.client_id)
+                            integrations[event.client_id] = active[0] if active else None
+                        new_cases.append(self._deliver(uow, event, integrations[event.client_id]))
                     case InvoiceCredited() if event.provider in self._adapters:
                         adapter = self._adapters[event.provider]
                         uow.publish(
@@ -76,6 +84,7 @@ class GatewayHandlers:
                             adapter.credit_note(event),
                             key=str(event.invoice_id),
                         )
+            await repo.save_cases(new_cases, new=True)
 
     async def _activate(self, uow: UnitOfWork, repo: GatewayRepository, event: FactoringActivationRequested) -> None:
         adapter = self._adapters.get(event.provider)
@@ -138,7 +147,8 @@ class GatewayHandlers:
         await repo.set_integration(current[1], event.provider, adapter.display_name, active=False)
         uow.publish(topics.factoring_outbound(adapter.slug), adapter.offboarding(event.client_id), key=event.client_id)
 
-    async def _deliver(self, uow: UnitOfWork, repo: GatewayRepository, delivery: InvoiceDelivery) -> None:
+    def _deliver(self, uow: UnitOfWork, delivery: InvoiceDelivery, active_provider: str | None) -> Case:
+        """Hands the invoice to its provider in the provider's format; the case starts as «invoice prepared»."""
         case = Case(
             delivery.invoice_id,
             delivery.client_id,
@@ -147,9 +157,8 @@ class GatewayHandlers:
             delivery.customer_number,
             delivery.gross_ore,
         )
-        current = await repo.active_integration(delivery.client_id)
         adapter = self._adapters.get(delivery.provider)
-        if adapter is None or current is None or current[0] != delivery.provider:
+        if adapter is None or active_provider != delivery.provider:
             lifecycle.set_status(
                 case,
                 FactoringStatus.DELIVERY_REFUSED,
@@ -160,8 +169,8 @@ class GatewayHandlers:
                 topics.factoring_outbound(adapter.slug), adapter.delivery(delivery), key=str(delivery.invoice_id)
             )
             lifecycle.set_status(case, FactoringStatus.PREPARED, f"Invoice prepared for {adapter.display_name}")
-        await repo.save_cases([case], new=True)
         self._publish_status(uow, case, None)
+        return case
 
     # --- account mappings -----------------------------------------------------------------------------------------
     async def handle_commands(self, deliveries: Sequence[Delivery]) -> None:
@@ -213,9 +222,11 @@ class GatewayHandlers:
             fresh = await uow.unseen(
                 group, [d.message for d, _ in understood], key=lambda message: by_message[id(message)][1].key
             )
+            await run.prepare([by_message[id(message)][1] for message in fresh])
             for message in fresh:
                 delivery, translation = by_message[id(message)]
                 await run.process(translation, Origin.of(delivery))
+            await run.finish()
 
     # --- status out -----------------------------------------------------------------------------------------------
     @staticmethod
@@ -237,25 +248,53 @@ class GatewayHandlers:
 
 
 class _ProviderRun:
-    """One batch of one provider's events: applies, parks, refuses, and retries what was parked."""
+    """One batch of one provider's events: applies, parks, refuses, and retries what was parked.
+
+    The batch's cases are read once (locked) and written once; its parked events are read once. Each event is
+    applied to copies of its cases, which replace the originals only if the whole event applies.
+    """
 
     def __init__(self, uow: UnitOfWork, repo: GatewayRepository, adapter: ProviderAdapter, group: str) -> None:
         self.uow, self.repo, self.adapter, self.group = uow, repo, adapter, group
+        self.cases: dict[UUID, Case] = {}
+        self.changed: set[UUID] = set()
+        self.mappings: dict[str, dict[str, AccountRef] | None] = {}
+        self.parked: list[Parked] = []
+
+    async def prepare(self, translations: Sequence[Translation]) -> None:
+        ids = {effect.invoice_id for t in translations for effect in t.effects}
+        self.cases = await self.repo.cases(ids)
+        self.parked = await self.repo.parked_for(self.adapter.slug, ids) if ids else []
+
+    async def finish(self) -> None:
+        await self.repo.save_cases(self.cases[i] for i in self.changed)
 
     async def process(self, translation: Translation, origin: Origin) -> None:
         outcome = await self._apply(translation)
         if isinstance(outcome, NotYet):
-            await self.repo.park(
-                self.adapter.slug, translation.key, [e.invoice_id for e in translation.effects], origin, str(outcome)
-            )
+            ids = [e.invoice_id for e in translation.effects]
+            parked_id = await self.repo.park(self.adapter.slug, translation.key, ids, origin, str(outcome))
+            if parked_id is not None:
+                self.parked.append(Parked(parked_id, translation.key, frozenset(ids), origin))
         elif isinstance(outcome, Impossible):
             self.refuse(origin, str(outcome))
-        else:
+        elif self.parked:
             await self._retry_parked({e.invoice_id for e in translation.effects})
+
+    async def _cases_for(self, ids: set[UUID]) -> dict[UUID, Case]:
+        missing = ids - self.cases.keys()
+        if missing:  # e.g. a parked remittance that also covers invoices outside this batch
+            self.cases.update(await self.repo.cases(missing))
+        return {i: self.cases[i] for i in ids if i in self.cases}
+
+    async def _mapping(self, client_id: str) -> dict[str, AccountRef] | None:
+        if client_id not in self.mappings:
+            self.mappings[client_id] = await self.repo.mapping(client_id, self.adapter.slug)
+        return self.mappings[client_id]
 
     async def _apply(self, translation: Translation) -> NotYet | Impossible | None:
         ids = {effect.invoice_id for effect in translation.effects}
-        stored = await self.repo.cases(ids)
+        stored = await self._cases_for(ids)
         slug = self.adapter.slug
         for invoice_id in ids:
             case = stored.get(invoice_id)
@@ -272,10 +311,10 @@ class _ProviderRun:
         if len(clients) != 1:
             return Impossible(f"one {translation.event_type} covers invoices of several clients")
         (client_id,) = clients
-        accounts = await self.repo.mapping(client_id, slug)
+        accounts = await self._mapping(client_id)
         if accounts is None:
             return Impossible(f"client {client_id} has no account mapping for {slug}")
-        cases = {i: copy.deepcopy(c) for i, c in stored.items()}  # untouched unless everything applies
+        cases = {i: c.copy() for i, c in stored.items()}  # the originals stay untouched unless everything applies
         changed: list[Case] = []
         try:
             for effect in translation.effects:
@@ -290,32 +329,37 @@ class _ProviderRun:
             return outcome
         for voucher in self.adapter.vouchers(translation, cases, accounts):
             self.uow.publish(topics.LEDGER_COMMANDS, voucher, key=voucher.client_id)
-        await self.repo.save_cases(cases.values())
+        self.cases.update(cases)
+        self.changed.update(cases)
         for case in changed:
             GatewayHandlers._publish_status(self.uow, case, translation.key)
         return None
 
-    async def _retry_parked(self, invoice_ids: set[Any]) -> None:
+    async def _retry_parked(self, invoice_ids: set[UUID]) -> None:
         """Events that waited for these invoices may apply now; each success may release others in turn."""
         progress = True
         while progress:
             progress = False
-            for parked in await self.repo.parked_for(self.adapter.slug, invoice_ids):
+            for parked in [p for p in self.parked if p.invoice_ids & invoice_ids]:
                 try:
                     translation = self.adapter.translate(self.adapter.inbound.decode(parked.origin.raw))
                 except (Impossible, UndecodableMessage) as refusal:
-                    await self.repo.unpark(parked.id)
+                    await self._unpark(parked)
                     self.refuse(parked.origin, str(refusal))
                     continue
                 outcome = await self._apply(translation)
                 if isinstance(outcome, NotYet):
                     continue
-                await self.repo.unpark(parked.id)
+                await self._unpark(parked)
                 if isinstance(outcome, Impossible):
                     self.refuse(parked.origin, str(outcome))
                 else:
                     invoice_ids |= {e.invoice_id for e in translation.effects}
                     progress = True
+
+    async def _unpark(self, parked: Parked) -> None:
+        await self.repo.unpark(parked.id)
+        self.parked.remove(parked)
 
     def refuse(self, origin: Origin, reason: str) -> None:
         """Refused for good: a dead letter with the reason, in the same transaction; nothing is booked."""

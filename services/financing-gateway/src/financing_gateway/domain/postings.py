@@ -102,6 +102,7 @@ def voucher_for(
     bank_side, liability_side = (Side.DEBIT, Side.CREDIT) if into_bank else (Side.CREDIT, Side.DEBIT)
     text = f"{PROVIDER_NAME} {kind} {transaction_id} {format_nok(amount_ore)}"
     return PostVoucher(
+        reply=False,
         client_id=client_id,
         correlation_id=correlation_id,
         idempotency_key=idempotency_key(kind, transaction_id),

@@ -47,6 +47,7 @@ def build(settings: FinancingGatewaySettings | None = None) -> Service:
             invoicing.INVOICING_EVENTS,
             InvoicingEventHandlers(service.uow).handle,
             "Company data (ClientCreated) and each user's effective privileges (UserPrivilegesChanged, newest wins).",
+            wants=frozenset({invoicing.ClientCreated.type_name(), invoicing.UserPrivilegesChanged.type_name()}),
         )
     )
     service.subscribe(
@@ -57,6 +58,9 @@ def build(settings: FinancingGatewaySettings | None = None) -> Service:
             LedgerEventHandlers(service.uow).handle,
             "Customer open items (OpenItemChanged) from the beginning, streamed on to Buffer while a client's "
             "consent lasts; accounts and parties to check the posting accounts.",
+            wants=frozenset(
+                m.type_name() for m in (ledger.OpenItemChanged, ledger.AccountUpserted, ledger.PartyUpserted)
+            ),
         )
     )
     service.subscribe(

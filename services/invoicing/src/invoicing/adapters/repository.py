@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from uuid import UUID
 
@@ -78,6 +79,49 @@ def _invoice(row: asyncpg.Record) -> Invoice:
     )
 
 
+_UPSERT_INVOICE = (
+    "INSERT INTO invoices (invoice_id, client_id, number, customer_number, origin, invoice_date, due_date, "
+    "lines, net_ore, vat_ore, gross_ore, state, delivery_method, factoring_provider, factoring_status, "
+    "factoring_description, status_sequence, reminders, debt_collection, legacy_transfer, paid_ore, "
+    "credited_ore, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+    "$17, $18, $19, $20, $21, $22, CASE WHEN $12 = 'sent' THEN now() END) "
+    "ON CONFLICT (invoice_id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, "
+    "delivery_method = EXCLUDED.delivery_method, factoring_provider = EXCLUDED.factoring_provider, "
+    "factoring_status = EXCLUDED.factoring_status, factoring_description = EXCLUDED.factoring_description, "
+    "status_sequence = EXCLUDED.status_sequence, reminders = EXCLUDED.reminders, "
+    "debt_collection = EXCLUDED.debt_collection, legacy_transfer = EXCLUDED.legacy_transfer, "
+    "paid_ore = EXCLUDED.paid_ore, credited_ore = EXCLUDED.credited_ore, "
+    "sent_at = COALESCE(invoices.sent_at, EXCLUDED.sent_at)"
+)
+
+
+def _invoice_row(client_id: str, invoice: Invoice) -> tuple[object, ...]:
+    return (
+        invoice.invoice_id,
+        client_id,
+        invoice.number,
+        invoice.customer_number,
+        invoice.origin.value,
+        invoice.invoice_date,
+        invoice.due_date,
+        json.dumps([line.model_dump(mode="json") for line in invoice.lines]),
+        invoice.net_ore,
+        invoice.vat_ore,
+        invoice.gross_ore,
+        invoice.state.value,
+        invoice.delivery_method,
+        invoice.factoring_provider,
+        invoice.factoring_status.value if invoice.factoring_status else None,
+        invoice.factoring_description,
+        invoice.status_sequence,
+        invoice.reminders,
+        invoice.debt_collection,
+        invoice.legacy_transfer,
+        invoice.paid_ore,
+        invoice.credited_ore,
+    )
+
+
 def _card(row: asyncpg.Record) -> CustomerCard:
     return CustomerCard(
         row["number"],
@@ -89,9 +133,25 @@ def _card(row: asyncpg.Record) -> CustomerCard:
 
 
 class InvoicingRepository:
+    """Clients, cards and invoices of one unit of work: each read once (invoices and clients locked), changed in
+    memory, written once by `flush()` at the end of the batch."""
+
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
         self._clients: dict[str, Client] = {}
+        self._cards: dict[tuple[str, int], CustomerCard | None] = {}
+        self._invoices: dict[UUID, tuple[str, Invoice]] = {}
+        self._dirty_clients: set[str] = set()
+        self._dirty_invoices: set[UUID] = set()
+
+    async def flush(self) -> None:
+        for client_id in sorted(self._dirty_clients):
+            await self._write_client(self._clients[client_id])
+        dirty = [self._invoices[i] for i in self._dirty_invoices]
+        if dirty:
+            await (await self._db()).executemany(_UPSERT_INVOICE, [_invoice_row(c, inv) for c, inv in dirty])
+        self._dirty_clients.clear()
+        self._dirty_invoices.clear()
 
     async def _db(self) -> asyncpg.Connection:
         return await self._uow.driver()
@@ -105,11 +165,11 @@ class InvoicingRepository:
             self._clients[client_id] = _client(row)
         return self._clients[client_id]
 
-    def forget(self, client_id: str) -> None:
-        self._clients.pop(client_id, None)
-
     async def save_client(self, client: Client) -> None:
         self._clients[client.client_id] = client
+        self._dirty_clients.add(client.client_id)
+
+    async def _write_client(self, client: Client) -> None:
         integration = client.integration
         await (await self._db()).execute(
             "INSERT INTO clients (client_id, company_name, organisation_number, settings, integration, roles, users, "
@@ -152,10 +212,25 @@ class InvoicingRepository:
 
     # --- customer cards -------------------------------------------------------------------------------------------
     async def card(self, client_id: str, number: int) -> CustomerCard | None:
-        row = await (await self._db()).fetchrow(
-            "SELECT * FROM customers WHERE client_id = $1 AND number = $2", client_id, number
-        )
-        return _card(row) if row else None
+        if (client_id, number) not in self._cards:
+            row = await (await self._db()).fetchrow(
+                "SELECT * FROM customers WHERE client_id = $1 AND number = $2", client_id, number
+            )
+            self._cards[(client_id, number)] = _card(row) if row else None
+        return self._cards[(client_id, number)]
+
+    async def load_cards(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Reads every card a batch will use, in one statement (a card that does not exist is remembered too)."""
+        wanted = sorted(set(keys) - self._cards.keys())
+        if wanted:
+            rows = await (await self._db()).fetch(
+                "SELECT c.* FROM customers c JOIN unnest($1::text[], $2::int[]) AS k(client_id, number) "
+                "ON c.client_id = k.client_id AND c.number = k.number",
+                [k[0] for k in wanted],
+                [k[1] for k in wanted],
+            )
+            self._cards.update(dict.fromkeys(wanted))
+            self._cards.update({(r["client_id"], r["number"]): _card(r) for r in rows})
 
     async def cards(self, client_id: str) -> list[CustomerCard]:
         rows = await (await self._db()).fetch("SELECT * FROM customers WHERE client_id = $1 ORDER BY number", client_id)
@@ -164,6 +239,7 @@ class InvoicingRepository:
     async def save_cards(self, client_id: str, cards: list[CustomerCard]) -> None:
         if not cards:
             return
+        self._cards.update({(client_id, card.number): card for card in cards})
         await (await self._db()).executemany(
             "INSERT INTO customers (client_id, number, data, use_factoring, delivery_method, "
             "delivery_method_before_factoring) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, number) "
@@ -186,64 +262,41 @@ class InvoicingRepository:
     # --- invoices -------------------------------------------------------------------------------------------------
     async def invoice(self, client_id: str, invoice_id: UUID) -> Invoice | None:
         """The invoice, locked until commit: commands and status updates never overwrite each other."""
-        row = await (await self._db()).fetchrow(
-            "SELECT * FROM invoices WHERE invoice_id = $1 AND client_id = $2 FOR UPDATE", invoice_id, client_id
-        )
-        return _invoice(row) if row else None
+        if invoice_id not in self._invoices:
+            await self.load_invoices([invoice_id])
+        found = self._invoices.get(invoice_id)
+        return found[1] if found and found[0] == client_id else None
 
-    async def record_settlement(self, client_id: str, number: str, customer_number: int, balance_ore: int) -> None:
-        """What the ledger says is still open on the invoice; the rest (besides credit notes) counts as paid.
-
-        Only this column changes, so a concurrent status update or command on the same invoice is never lost.
-        """
-        await (await self._db()).execute(
-            "UPDATE invoices SET paid_ore = GREATEST(gross_ore - credited_ore - $4, 0) "
-            "WHERE client_id = $1 AND number = $2 AND customer_number = $3",
-            client_id,
-            number,
-            customer_number,
-            balance_ore,
-        )
+    async def load_invoices(self, invoice_ids: Iterable[UUID]) -> None:
+        """Reads (and locks) every invoice a batch will touch, in one statement."""
+        wanted = sorted(set(invoice_ids) - self._invoices.keys())
+        if wanted:
+            rows = await (await self._db()).fetch(
+                "SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE", wanted
+            )
+            self._invoices.update({r["invoice_id"]: (r["client_id"], _invoice(r)) for r in rows})
 
     async def save_invoice(self, client_id: str, invoice: Invoice) -> None:
-        await (await self._db()).execute(
-            "INSERT INTO invoices (invoice_id, client_id, number, customer_number, origin, invoice_date, due_date, "
-            "lines, net_ore, vat_ore, gross_ore, state, delivery_method, factoring_provider, factoring_status, "
-            "factoring_description, status_sequence, reminders, debt_collection, legacy_transfer, paid_ore, "
-            "credited_ore, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-            "$17, $18, $19, $20, $21, $22, CASE WHEN $12 = 'sent' THEN now() END) "
-            "ON CONFLICT (invoice_id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, "
-            "delivery_method = EXCLUDED.delivery_method, factoring_provider = EXCLUDED.factoring_provider, "
-            "factoring_status = EXCLUDED.factoring_status, factoring_description = EXCLUDED.factoring_description, "
-            "status_sequence = EXCLUDED.status_sequence, reminders = EXCLUDED.reminders, "
-            "debt_collection = EXCLUDED.debt_collection, legacy_transfer = EXCLUDED.legacy_transfer, "
-            "paid_ore = EXCLUDED.paid_ore, credited_ore = EXCLUDED.credited_ore, "
-            "sent_at = COALESCE(invoices.sent_at, EXCLUDED.sent_at)",
-            invoice.invoice_id,
-            client_id,
-            invoice.number,
-            invoice.customer_number,
-            invoice.origin.value,
-            invoice.invoice_date,
-            invoice.due_date,
-            json.dumps([line.model_dump(mode="json") for line in invoice.lines]),
-            invoice.net_ore,
-            invoice.vat_ore,
-            invoice.gross_ore,
-            invoice.state.value,
-            invoice.delivery_method,
-            invoice.factoring_provider,
-            invoice.factoring_status.value if invoice.factoring_status else None,
-            invoice.factoring_description,
-            invoice.status_sequence,
-            invoice.reminders,
-            invoice.debt_collection,
-            invoice.legacy_transfer,
-            invoice.paid_ore,
-            invoice.credited_ore,
-        )
+        self._invoices[invoice.invoice_id] = (client_id, invoice)
+        self._dirty_invoices.add(invoice.invoice_id)
+
+    async def record_settlements(self, open_items: Iterable[tuple[str, str, int, int]]) -> None:
+        """(client, invoice number, customer, balance) from the ledger: what is open is what is not yet paid
+        (credit notes aside). Only this column changes, so no concurrent status update or command is lost."""
+        rows = list(open_items)
+        if rows:
+            await (await self._db()).execute(
+                "UPDATE invoices i SET paid_ore = GREATEST(i.gross_ore - i.credited_ore - s.balance, 0) "
+                "FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS s(client_id, number, customer, "
+                "balance) WHERE i.client_id = s.client_id AND i.number = s.number AND i.customer_number = s.customer",
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+            )
 
     async def unsent_legacy_count(self, client_id: str) -> int:
+        await self.flush()  # invoices sent earlier in this batch count too
         return int(
             await (await self._db()).fetchval(
                 "SELECT count(*) FROM invoices WHERE client_id = $1 AND legacy_transfer = 'unsent'", client_id
@@ -251,6 +304,8 @@ class InvoicingRepository:
         )
 
     async def transfer_legacy(self, client_id: str) -> int:
+        await self.flush()
+        self._invoices.clear()  # the update below changes invoices behind the cache
         rows = await (await self._db()).fetch(
             "UPDATE invoices SET legacy_transfer = 'transferred' WHERE client_id = $1 AND legacy_transfer = 'unsent' "
             "RETURNING invoice_id",
@@ -258,24 +313,19 @@ class InvoicingRepository:
         )
         return len(rows)
 
-    async def record_status(
-        self,
-        client_id: str,
-        invoice_id: UUID,
-        sequence: int,
-        status: str,
-        description: str,
-        provider_event_id: str | None,
-        applied: bool,
-    ) -> None:
-        await (await self._db()).execute(
-            "INSERT INTO factoring_status_history (client_id, invoice_id, sequence, status, description, "
-            "provider_event_id, applied) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            client_id,
-            invoice_id,
-            sequence,
-            status,
-            description,
-            provider_event_id,
-            applied,
-        )
+    async def record_statuses(self, history: list[tuple[str, UUID, int, str, str, str | None, bool]]) -> None:
+        """Status history rows (client, invoice, sequence, status, description, provider event, applied)."""
+        if history:
+            await (await self._db()).copy_records_to_table(
+                "factoring_status_history",
+                records=history,
+                columns=[
+                    "client_id",
+                    "invoice_id",
+                    "sequence",
+                    "status",
+                    "description",
+                    "provider_event_id",
+                    "applied",
+                ],
+            )

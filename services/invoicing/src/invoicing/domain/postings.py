@@ -42,6 +42,7 @@ def sale(client: Client, invoice: Invoice) -> PostVoucher:
         _line(accounts.output_vat, Side.CREDIT, vat, vat_code=code) for code, vat in sorted(vat_by_code.items()) if vat
     ]
     return PostVoucher(
+        reply=False,
         client_id=client.client_id,
         correlation_id=str(invoice.invoice_id),
         idempotency_key=f"sale:{invoice.invoice_id}",
@@ -56,6 +57,7 @@ def sale(client: Client, invoice: Invoice) -> PostVoucher:
 def payment(client: Client, invoice: Invoice, amount: int, paid_on: date, payment_id: UUID) -> PostVoucher:
     accounts = client.accounts
     return PostVoucher(
+        reply=False,
         client_id=client.client_id,
         correlation_id=str(invoice.invoice_id),
         idempotency_key=f"payment:{payment_id}",
@@ -81,6 +83,7 @@ def credit_note(client: Client, invoice: Invoice, gross: int, credited_on: date,
         _line(accounts.receivables, Side.CREDIT, gross, party=invoice.customer_number, open_item=invoice.number)
     )
     return PostVoucher(
+        reply=False,
         client_id=client.client_id,
         correlation_id=str(invoice.invoice_id),
         idempotency_key=f"credit:{credit_note_id}",

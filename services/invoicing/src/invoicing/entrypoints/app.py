@@ -46,6 +46,7 @@ def build(settings: InvoicingSettings | None = None) -> Service:
             ledger.LEDGER_EVENTS,
             handlers.handle_ledger_events,
             "Open-item changes: the payment state of invoices.",
+            wants=frozenset({ledger.OpenItemChanged.type_name()}),
         )
     )
     service.publishes(

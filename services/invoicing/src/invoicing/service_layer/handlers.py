@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import FactoringActivated, FactoringActivationRefused, FactoringStatusChanged
@@ -75,38 +76,44 @@ class InvoicingHandlers:
     async def handle_commands(self, deliveries: Sequence[Delivery]) -> None:
         async with self._uow() as uow:
             context = _Context(uow, InvoicingRepository(uow))
-            for command in await uow.unseen(COMMANDS, [d.message for d in deliveries]):
+            commands = await uow.unseen(COMMANDS, [d.message for d in deliveries])
+            await _preload(context.repo, commands)
+            for command in commands:
                 assert isinstance(command, Command)
-                try:
+                try:  # the rules refuse before anything changes, so a refusal leaves nothing to undo
                     details = await self._commands[type(command)](context, command)
                 except Refused as refusal:
-                    context.repo.forget(command.client_id)  # drop any change the refused command made in memory
                     answer(uow, SERVICE, command, accepted=False, reason=refusal.reason)
                     continue
                 if details is not _SAGA_ANSWERED_LATER:
                     answer(uow, SERVICE, command, accepted=True, details=details or {})
+            await context.repo.flush()
 
     async def handle_factoring_events(self, deliveries: Sequence[Delivery]) -> None:
         async with self._uow() as uow:
             context = _Context(uow, InvoicingRepository(uow))
-            for event in await uow.unseen(FACTORING_EVENTS, [d.message for d in deliveries]):
+            events = await uow.unseen(FACTORING_EVENTS, [d.message for d in deliveries])
+            await context.repo.load_invoices(e.invoice_id for e in events if isinstance(e, FactoringStatusChanged))
+            history: list[tuple[str, UUID, int, str, str, str | None, bool]] = []
+            for event in events:
                 match event:
                     case FactoringActivated():
                         await self._activation_done(context, event)
                     case FactoringActivationRefused():
                         await self._activation_refused(context, event)
                     case FactoringStatusChanged():
-                        await self._status_changed(context, event)
+                        await self._status_changed(context, event, history)
+            await context.repo.record_statuses(history)
+            await context.repo.flush()
 
     async def handle_ledger_events(self, deliveries: Sequence[Delivery]) -> None:
         async with self._uow() as uow:
-            repo = InvoicingRepository(uow)
-            for event in await uow.unseen(LEDGER_EVENTS, [d.message for d in deliveries]):
-                if not isinstance(event, OpenItemChanged):
-                    continue
-                # Settled by a payment or by the sale to a provider; an open item invoicing did not create (say an
-                # opening balance) matches no invoice and changes nothing.
-                await repo.record_settlement(event.client_id, event.open_item, event.party, event.balance_ore)
+            events = await uow.unseen(LEDGER_EVENTS, [d.message for d in deliveries])
+            # Settled by a payment or by the sale to a provider; an open item invoicing did not create (say an
+            # opening balance) matches no invoice and changes nothing.
+            await InvoicingRepository(uow).record_settlements(
+                (e.client_id, e.open_item, e.party, e.balance_ore) for e in events if isinstance(e, OpenItemChanged)
+            )
 
     # --- clients, users, roles ------------------------------------------------------------------------------------
     async def _create_client(self, ctx: _Context, command: CreateClient) -> dict[str, Any]:
@@ -124,7 +131,7 @@ class InvoicingHandlers:
         )
         ctx.uow.publish(
             topics.LEDGER_COMMANDS,
-            OpenBooks(client_id=client.client_id, company_name=client.company_name),
+            OpenBooks(client_id=client.client_id, company_name=client.company_name, reply=False),
             key=client.client_id,
         )
         await self._announce_privileges(ctx, client, [command.administrator])
@@ -289,8 +296,8 @@ class InvoicingHandlers:
         existing = await ctx.repo.card(client.client_id, command.customer_number) if command.customer_number else None
         if existing is None:
             number = command.customer_number or client.next_customer_number
-            client.next_customer_number = max(client.next_customer_number, number + 1)
             card = rules.new_card(client, number, command.customer, command.use_factoring, command.delivery_method)
+            client.next_customer_number = max(client.next_customer_number, number + 1)
             await ctx.repo.save_client(client)
         else:
             card = rules.changed_card(
@@ -300,6 +307,7 @@ class InvoicingHandlers:
         ctx.uow.publish(
             topics.LEDGER_COMMANDS,
             UpsertParty(
+                reply=False,
                 client_id=client.client_id,
                 number=card.number,
                 name=card.data.display_name or str(card.number),
@@ -424,22 +432,42 @@ class InvoicingHandlers:
         return {"invoice_number": invoice.number, "credited_ore": amount, "outstanding_ore": invoice.outstanding_ore}
 
     # --- factoring status -----------------------------------------------------------------------------------------
-    async def _status_changed(self, ctx: _Context, event: FactoringStatusChanged) -> None:
+    async def _status_changed(
+        self,
+        ctx: _Context,
+        event: FactoringStatusChanged,
+        history: list[tuple[str, UUID, int, str, str, str | None, bool]],
+    ) -> None:
         invoice = await ctx.repo.invoice(event.client_id, event.invoice_id)
         if invoice is None:
             return
         applied = rules.apply_status(invoice, event.status, event.description, event.sequence)
-        await ctx.repo.record_status(
-            event.client_id,
-            invoice.invoice_id,
-            event.sequence,
-            event.status.value,
-            event.description,
-            event.provider_event_id,
-            applied,
+        history.append(
+            (
+                event.client_id,
+                invoice.invoice_id,
+                event.sequence,
+                event.status.value,
+                event.description,
+                event.provider_event_id,
+                applied,
+            )
         )
         if applied:
             await ctx.repo.save_invoice(event.client_id, invoice)
+
+
+async def _preload(repo: InvoicingRepository, commands: Sequence[Message]) -> None:
+    """One read for all the invoices and cards a batch of commands will touch, instead of one per command."""
+    await repo.load_invoices(c.invoice_id for c in commands if isinstance(c, INVOICE_COMMANDS))
+    cards = {(c.client_id, c.customer_number) for c in commands if isinstance(c, CreateInvoiceDraft)}
+    for command in commands:
+        if isinstance(command, SendInvoice) and (invoice := await repo.invoice(command.client_id, command.invoice_id)):
+            cards.add((command.client_id, invoice.customer_number))
+    await repo.load_cards(cards)
+
+
+INVOICE_COMMANDS = (CreateInvoiceDraft, SendInvoice, RegisterPayment, IssueCreditNote)
 
 
 class _Context:

@@ -105,6 +105,7 @@ def voucher(
 ) -> PostVoucher:
     """A booking command for a provider event; exactly once through its idempotency key (one voucher per event)."""
     return PostVoucher(
+        reply=False,
         client_id=client_id,
         correlation_id=str(invoice_id) if invoice_id else None,
         idempotency_key=f"{slug}:{translation.key}",
