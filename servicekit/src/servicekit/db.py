@@ -39,7 +39,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # a dead connection fails its unit of work, which is retried and drops it
         pool_recycle=1800,
         connect_args={
             "server_settings": {"application_name": f"{settings.service_name}-{settings.instance_id}"},

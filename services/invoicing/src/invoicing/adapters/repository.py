@@ -140,14 +140,14 @@ class InvoicingRepository:
         self._uow = uow
         self._clients: dict[str, Client] = {}
         self._cards: dict[tuple[str, int], CustomerCard | None] = {}
-        self._invoices: dict[UUID, tuple[str, Invoice]] = {}
+        self._invoices: dict[UUID, tuple[str, Invoice] | None] = {}  # None: known not to exist
         self._dirty_clients: set[str] = set()
         self._dirty_invoices: set[UUID] = set()
 
     async def flush(self) -> None:
         for client_id in sorted(self._dirty_clients):
             await self._write_client(self._clients[client_id])
-        dirty = [self._invoices[i] for i in self._dirty_invoices]
+        dirty = [found for i in self._dirty_invoices if (found := self._invoices[i]) is not None]
         if dirty:
             await (await self._db()).executemany(_UPSERT_INVOICE, [_invoice_row(c, inv) for c, inv in dirty])
         self._dirty_clients.clear()
@@ -274,6 +274,7 @@ class InvoicingRepository:
             rows = await (await self._db()).fetch(
                 "SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE", wanted
             )
+            self._invoices.update(dict.fromkeys(wanted))
             self._invoices.update({r["invoice_id"]: (r["client_id"], _invoice(r)) for r in rows})
 
     async def save_invoice(self, client_id: str, invoice: Invoice) -> None:
