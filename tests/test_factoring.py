@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import uuid
 from datetime import date
 from typing import Any
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from ledgerline_cli.operator import Operator
-from ledgerline_contracts import topics
+from ledgerline_contracts import invoicing, topics
 from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.operations import DeadLetter
 from ledgerline_contracts.providers import abc_factoring as abc
@@ -256,3 +257,76 @@ async def test_fjord_recourse_brings_the_receivable_back(operator: Operator, cli
     await settled_books(operator, client_id, expected)
     report = await operator.reconciliation(client_id, "fjord-invoice-sale")
     assert report["differences"] == []
+
+
+async def test_a_retried_command_changes_nothing(operator: Operator, client_id: str) -> None:
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    send = invoicing.SendInvoice(client_id=client_id, acting_user="admin", invoice_id=invoice)
+    first = await operator.bus.command(topics.INVOICING_COMMANDS, send, key=client_id)
+    await operator.bus.send(topics.INVOICING_COMMANDS, send, client_id)  # the same request, retried
+    await status_of(operator, client_id, invoice, "prepared")
+    await asyncio.sleep(2)
+    assert first.details["invoice_number"] == "1001"
+    assert len(await operator.vouchers(client_id, invoice)) == 1
+    deliveries = operator.bus.seen(
+        topics.factoring_outbound("abc-factoring"), abc.AbcInvoiceSubmission, lambda m: m.submission_id == invoice
+    )
+    assert len(deliveries) == 1
+
+
+async def test_fjord_events_delivered_again_and_shuffled_change_nothing(operator: Operator, client_id: str) -> None:
+    person, company = await factoring_client(operator, client_id, "fjord-invoice-sale")
+    await operator.simulator_script(operator.urls.fjord_simulator, client_id, fee_ore=25_000, remittance_every=2)
+    invoices = [await operator.create_invoice(client_id, c, TEN_THOUSAND) for c in (person, company)]
+    for invoice in invoices:
+        await operator.send_invoice(client_id, invoice)
+    for invoice in invoices:
+        await status_of(operator, client_id, invoice, "settled", timeout=60)
+    expected = {"1920": 2 * (1_250_000 - 25_000), "2700": -500_000, "3000": -2_000_000, "7770": 50_000}
+    await settled_books(operator, client_id, expected)
+    vouchers_before = len(await operator.vouchers(client_id))
+    # Replay every message Fjord sent about these invoices, twice, shuffled (a provider retrying its callbacks).
+    sent = operator.bus.seen(
+        topics.factoring_inbound("fjord-invoice-sale"),
+        fjord.FjordMessage,
+        lambda m: str(invoices[0]) in m.to_bytes().decode() or str(invoices[1]) in m.to_bytes().decode(),
+    )
+    assert len(sent) >= 6
+    replay = [*sent, *sent]
+    random.Random(7).shuffle(replay)
+    for message in replay:
+        await operator.bus.send(topics.factoring_inbound("fjord-invoice-sale"), message, client_id)
+    await asyncio.sleep(5)
+    assert balances(await operator.trial_balance(client_id)) == expected
+    assert len(await operator.vouchers(client_id)) == vouchers_before
+
+
+async def test_a_refused_event_is_replayed_from_its_dead_letter_after_the_fix(
+    operator: Operator, client_id: str
+) -> None:
+    from ledgerline_cli.deadletters import read_all, replay
+
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
+    invoice = uuid.uuid4()
+    early = abc.AbcInvoiceEvent(
+        event_id=f"{invoice}:1",
+        submission_id=invoice,
+        sequence=1,
+        event_type=abc.AbcEventType.ACCEPTED,
+        occurred_on=date.today(),
+    )
+    await operator.bus.send(topics.factoring_inbound("abc-factoring"), early, str(invoice))
+    group = "factoring-gateway.abc-factoring"
+    key = base64.b64encode(str(invoice).encode()).decode()
+    await operator.bus.wait_for(topics.dead_letters(group), lambda m: m.key_b64 == key)
+    # The fix: the invoice the event was about now exists and is handed to ABC.
+    await operator.create_invoice(client_id, person, TEN_THOUSAND, invoice_id=invoice)
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "prepared")
+    letters = [m for m in await read_all(operator.bus.bootstrap, [group]) if m.key_b64 == key]
+    assert await replay(operator.bus.bootstrap, letters) == 1
+    accepted = await status_of(operator, client_id, invoice, "accepted")
+    assert accepted["factoring_description"] == "Accepted by ABC Factoring"

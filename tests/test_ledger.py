@@ -218,3 +218,33 @@ async def test_two_ledger_instances_split_the_partitions_and_number_every_client
         assert all(count > 0 for count in posted), f"one instance did all the work: {posted}"
     finally:
         second.down(["ledger"], infra=False)
+
+
+async def test_a_correction_is_a_reversal_linked_to_the_original_never_a_change(
+    services: Stack, bus: Bus, client_id: str
+) -> None:
+    await open_books(bus, client_id)
+    wrong = await bus.command(
+        topics.LEDGER_COMMANDS,
+        post(client_id, "typo", "Sale, wrong amount", line("1920", "debit", 10_000), line("3000", "credit", 10_000)),
+        key=client_id,
+    )
+    original = uuid.UUID(str(wrong.details["voucher_id"]))
+    reverse = L.ReverseVoucher(
+        client_id=client_id,
+        idempotency_key="typo-reversal",
+        voucher_id=original,
+        voucher_date=TODAY,
+        reason="wrong amount",
+        source=SOURCE,
+    )
+    reversed_ = await bus.command(topics.LEDGER_COMMANDS, reverse, key=client_id)
+    assert reversed_.details["number"] == 2
+    again = reverse.model_copy(update={"idempotency_key": "typo-reversal-2", "message_id": uuid.uuid4()})
+    refused = await bus.command(topics.LEDGER_COMMANDS, again, key=client_id, expect_accepted=False)
+    assert "already been reversed" in (refused.reason or "")
+    vouchers = await get_json(f"{services.url('ledger')}/clients/{client_id}/vouchers")
+    assert [v["reverses_voucher_id"] for v in vouchers] == [None, str(original)]
+    assert [line["amount_ore"] for line in vouchers[1]["lines"]] == [-10_000, 10_000]
+    balance = await get_json(f"{services.url('ledger')}/clients/{client_id}/trial-balance")
+    assert all(a["balance_ore"] == 0 for a in balance["accounts"])

@@ -72,3 +72,12 @@ async def test_claims_see_each_other_only_after_commit(engine: AsyncEngine) -> N
         assert await first.claim(consumer, ["k"]) == {"k"}
     async with UnitOfWork(engine) as second:
         assert await second.claim(consumer, ["k", "other"]) == {"other"}
+
+
+async def test_a_released_key_can_be_claimed_again(engine: AsyncEngine) -> None:
+    consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
+    async with UnitOfWork(engine) as uow:
+        assert await uow.claim(consumer, ["refused", "handled"]) == {"refused", "handled"}
+        await uow.release(consumer, ["refused"])  # refused for good: its dead letter may be replayed
+    async with UnitOfWork(engine) as uow:
+        assert await uow.claim(consumer, ["refused", "handled"]) == {"refused"}

@@ -11,6 +11,7 @@ WATCHED = [
     (topics.FACTORING_EVENTS, factoring.FACTORING_EVENTS),
     (topics.factoring_outbound(abc_factoring.SLUG), abc_factoring.OUTBOUND),
     (topics.factoring_outbound(fjord_invoice_sale.SLUG), fjord_invoice_sale.OUTBOUND),
+    (topics.factoring_inbound(fjord_invoice_sale.SLUG), fjord_invoice_sale.INBOUND),
     (topics.dead_letters("ledger"), DEAD_LETTERS),
     (topics.dead_letters("invoicing"), DEAD_LETTERS),
     (topics.dead_letters("factoring-gateway.abc-factoring"), DEAD_LETTERS),

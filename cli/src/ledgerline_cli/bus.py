@@ -31,6 +31,7 @@ class CommandRefused(Exception):
 class Bus:
     def __init__(self, bootstrap: str, watch: Iterable[tuple[Topic, Catalogue]] = ()) -> None:
         self._bootstrap = bootstrap
+        self.bootstrap = bootstrap
         self._catalogues: dict[str, Catalogue] = {t.name: c for t, c in watch}
         self._catalogues[catalogue_topics.COMMAND_RESULTS.name] = Catalogue("results", [CommandResult])
         self._seen: dict[str, list[Message]] = defaultdict(list)

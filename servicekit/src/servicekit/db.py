@@ -176,6 +176,19 @@ class UnitOfWork:
         )
         return {row[0] for row in rows}
 
+    async def release(self, consumer: str, keys: Iterable[str]) -> None:
+        """Forgets that `consumer` handled these keys, so the same message can be replayed after a fix.
+
+        For messages refused for good in this transaction: the refusal went to a dead letter, and a replay
+        of that dead letter must be handled rather than dropped as a duplicate.
+        """
+        keys = list(keys)
+        if keys:
+            connection = await self.driver()
+            await connection.execute(
+                "DELETE FROM inbox WHERE consumer = $1 AND message_key = ANY($2::text[])", consumer, keys
+            )
+
     async def unseen(self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None) -> list[M]:
         """The messages not handled before by `consumer`, in their order; claims them in this transaction.
 

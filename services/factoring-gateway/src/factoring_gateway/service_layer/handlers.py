@@ -277,6 +277,7 @@ class _ProviderRun:
             if parked_id is not None:
                 self.parked.append(Parked(parked_id, translation.key, frozenset(ids), origin))
         elif isinstance(outcome, Impossible):
+            await self.uow.release(self.group, [translation.key])
             self.refuse(origin, str(outcome))
         elif self.parked:
             await self._retry_parked({e.invoice_id for e in translation.effects})
@@ -345,6 +346,7 @@ class _ProviderRun:
                     translation = self.adapter.translate(self.adapter.inbound.decode(parked.origin.raw))
                 except (Impossible, UndecodableMessage) as refusal:
                     await self._unpark(parked)
+                    await self.uow.release(self.group, [parked.event_key])
                     self.refuse(parked.origin, str(refusal))
                     continue
                 outcome = await self._apply(translation)
@@ -352,6 +354,7 @@ class _ProviderRun:
                     continue
                 await self._unpark(parked)
                 if isinstance(outcome, Impossible):
+                    await self.uow.release(self.group, [parked.event_key])
                     self.refuse(parked.origin, str(outcome))
                 else:
                     invoice_ids |= {e.invoice_id for e in translation.effects}
