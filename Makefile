@@ -48,9 +48,11 @@ demo: setup ## the main job: the whole stack on real Kafka and PostgreSQL, a scr
 	$(BIN)/ledgerline demo
 
 bench: setup ## end-to-end benchmark (N invoices through the factoring lifecycle), results in bench/results/
+	@bash infra/kafka/kafka.sh start
 	$(BIN)/python -m bench.e2e --invoices $(N)
 
 bench-ledger: setup ## ledger-only benchmark against the raw COPY ceiling
+	@bash infra/kafka/kafka.sh start
 	$(BIN)/python -m bench.ledger --commands $(N)
 
 top: ## live throughput, lag and backlog per service

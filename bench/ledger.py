@@ -226,6 +226,7 @@ class _Run:
     posted: Posted
     started: float
     ready_after: float
+    cpu_from: float  # wall time CPU counting began; a ledger ready earlier may have posted a little before it
     sampler: ProcessSampler
     cpu: dict[str, Any]
     metrics: dict[str, float]
@@ -254,6 +255,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "revision": git_revision(),
         "settings": {
             "commands": args.commands,
+            "ledgers": args.ledgers,
             "clients": args.clients,
             "customers_per_client": args.customers,
             "env": env,
@@ -304,6 +306,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "(use more --commands)"
         )
 
+    # CPU time counts from the moment every ledger was ready: divide it by the vouchers posted since then.
+    in_cpu_window = sum(1 for t, _, _ in order if t >= measured.cpu_from) or 1
     say("measuring the ceiling: COPY of the same lines into an unindexed table")
     ceiling = await copy_ceiling(posting_rows([event for _, _, event in order]), tag)
     removed = await delete_namespace_topics(BOOTSTRAP)
@@ -332,8 +336,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak_rss_mb": {name: mb(v) for name, v in measured.sampler.peak_rss.items()},
             "cpu": measured.cpu,
             "cpu_ms_per_voucher": {
-                name: round(1000 * v["cpu_s"] / len(commands), 3) for name, v in measured.cpu["processes"].items()
+                name: round(1000 * v["cpu_s"] / in_cpu_window, 3) for name, v in measured.cpu["processes"].items()
             },
+            "vouchers_in_cpu_window": in_cpu_window,
             "ledger_batches": batch_profile(measured.metrics, "ledger"),
             "postgres_per_voucher": measured.pg,
             "postgres_sessions": measured.sessions,
@@ -411,17 +416,25 @@ async def _post_the_backlog(
     try:
         guard.watch()
         started = time.time()
-        pid = stack.start("ledger")
+        # More ledgers share the backlog's partitions (one consumer group), as a scaled-out deployment would.
+        ledgers = {"ledger": stack} | {
+            f"ledger-{k + 1}": stack.sibling(100 * k, stack.instance) for k in range(1, args.ledgers)
+        }
+        pids = {name: ledger.start("ledger") for name, ledger in ledgers.items()}
         observe = {"kafka broker": kafka_broker, "postgresql (all)": postgres_server}
-        with ProcessSampler({"ledger": pid}, observe) as sampler:
-            ready_after = (await asyncio.to_thread(stack.wait_ready, ["ledger"], 60))["ledger"]
+        with ProcessSampler(pids, observe) as sampler:
+            readiness = await asyncio.gather(
+                *(asyncio.to_thread(ledger.wait_ready, ["ledger"], 60) for ledger in ledgers.values())
+            )
+            ready_after = max(ready["ledger"] for ready in readiness)
             if not databases.shared:  # PostgreSQL's CPU for our database: the backends serving it
                 sampler.observe_pids("postgresql (ours)", await databases.backend_pids())
             cpu_before = sampler.snapshot()  # from readiness: the process's start-up (imports) is not counted
+            cpu_from = time.time()
             if profiler is not None:
-                profiler.start("ledger", pid, args.profile, native=args.profile_native)
+                profiler.start("ledger", pids["ledger"], args.profile, native=args.profile_native)
             await activity.start()
-            say(f"ledger started (ready after {ready_after:.1f} s); posting …")
+            say(f"{len(ledgers)} ledger process(es) started (ready after {ready_after:.1f} s); posting …")
             last_report = time.monotonic()
             while len(posted.by_key) < len(expected):
                 await asyncio.sleep(0.1)
@@ -441,17 +454,21 @@ async def _post_the_backlog(
             if not databases.shared:
                 sampler.observe_pids("postgresql (ours)", await databases.backend_pids())
             cpu = cpu_before.until(sampler.snapshot())
-        metrics = await scrape(stack.url("ledger"))
+        metrics: dict[str, float] = {}
+        for ledger in ledgers.values():  # counters and histogram sums of the instances add up
+            for key, value in (await scrape(ledger.url("ledger"))).items():
+                metrics[key] = metrics.get(key, 0.0) + value
     finally:
         await activity.stop()
         await guard.stop_watching()
         await watcher.stop()
         if profiler is not None:
             profiles = profiler.finish()
-        await asyncio.to_thread(stack.stop, "ledger")
+        for ledger in ledgers.values():
+            await asyncio.to_thread(ledger.stop, "ledger")
     pg_after = await databases.stats()  # the ledger's sessions ended: their statistics are flushed
     pg = pg_stats_per_unit(pg_before, pg_after, len(commands)).get("ledger", {})
-    return _Run(posted, started, ready_after, sampler, cpu, metrics, pg, sessions.get("ledger", {}), profiles)
+    return _Run(posted, started, ready_after, cpu_from, sampler, cpu, metrics, pg, sessions.get("ledger", {}), profiles)
 
 
 def report(result: dict[str, Any]) -> None:
@@ -466,12 +483,18 @@ def report(result: dict[str, Any]) -> None:
     print(f"  vouchers/s sustained        {result['vouchers_per_s_sustained']:>10,}")
     print(f"  ceiling: COPY lines/s       {ceiling['rows_per_s']:>10,}   (best of {len(ceiling['all_seconds'])})")
     print(f"  ratio pipeline/ceiling      {result['ratio_to_ceiling']:>10.3f}")
-    print(f"  ledger peak RSS             {result['peak_rss_mb']['ledger']:>10.1f} MB")
-    ledger_cpu = cpu["processes"]["ledger"]
+    ledgers = [name for name in cpu["processes"] if name.startswith("ledger")]
+    rss = max(result["peak_rss_mb"][name] for name in ledgers)
     print(
-        f"  ledger CPU                  {ledger_cpu['cpu_s']:>10.1f} s  ({ledger_cpu['cores']:.2f} cores; "
-        f"machine {cpu['machine_busy_percent']} % busy)"
+        f"  ledger peak RSS             {rss:>10.1f} MB"
+        + (f"  (the largest of {len(ledgers)})" if len(ledgers) > 1 else "")
     )
+    for name in ledgers:
+        ledger_cpu = cpu["processes"][name]
+        print(
+            f"  {name + ' CPU':<28}{ledger_cpu['cpu_s']:>10.1f} s  ({ledger_cpu['cores']:.2f} cores; "
+            f"machine {cpu['machine_busy_percent']} % busy)"
+        )
     print("  CPU per voucher (ms):       " + ", ".join(f"{k} {v}" for k, v in result["cpu_ms_per_voucher"].items()))
     for group, batches in result["ledger_batches"].items():
         print(
@@ -522,6 +545,9 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="py-spy the ledger for SECONDS")
     parser.add_argument(
         "--profile-native", action="store_true", help="with --profile: include C frames (GC, syscalls, extensions)"
+    )
+    parser.add_argument(
+        "--ledgers", type=int, default=1, help="ledger processes sharing the backlog (default 1; scale-out)"
     )
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the ledger process (repeatable)")
     parser.add_argument(
