@@ -45,6 +45,7 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.protocol.admin import DescribeGroupsRequest_v0, DescribeGroupsRequest_v1, DescribeGroupsRequest_v2
 from aiokafka.protocol.api import Request
 from prometheus_client.parser import text_string_to_metric_families
@@ -234,13 +235,25 @@ class GroupGuard:
     async def members(self) -> list[Member]:
         by_node: dict[int, list[str]] = defaultdict(list)
         for group in self.groups:
-            by_node[await self._admin.find_coordinator(group)].append(group)
+            by_node[await self._coordinator(group)].append(group)
         found: list[Member] = []
         for node, groups in by_node.items():
             response = await self._admin._send_request(_DescribeGroups(groups), node)
             for _error, group, _state, _ptype, _protocol, members in response.groups:
                 found += [Member(group, member[1], member[2]) for member in members]
         return found
+
+    async def _coordinator(self, group: str, timeout: float = 60.0) -> int:
+        # A broker that has just been formatted creates __consumer_offsets on the first FindCoordinator and
+        # answers "not available" until it has: wait for it rather than abort a first run on a fresh machine.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self._admin.find_coordinator(group)
+            except GroupCoordinatorNotAvailableError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     def is_ours(self, member: Member) -> bool:
         return member.client_id.endswith(f"-{self.tag}")
@@ -464,6 +477,24 @@ async def scan_window(
     finally:
         await consumer.stop()
     return dict(per_topic), kept
+
+
+def our_voucher_posted(record: ConsumerRecord, marker: bytes, rejected: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The VoucherPosted event in `record` if it is about the benchmark's clients (`marker` in its bytes).
+
+    A rejection about them is appended to `rejected`. The bytes are checked before anything is parsed, so that
+    the harness takes as little CPU from the services as it can.
+    """
+    value = record.value or b""
+    if marker not in value:
+        return None
+    if record.topic == catalogue.LEDGER_REJECTIONS.name:
+        rejected.append(orjson.loads(value))
+        return None
+    if b'"ledger.VoucherPosted"' not in value:
+        return None
+    event: dict[str, Any] = orjson.loads(value)
+    return event
 
 
 class TopicWatcher:

@@ -75,6 +75,7 @@ from .common import (
     machine,
     mb,
     new_producer,
+    our_voucher_posted,
     parse_env,
     per_second,
     percentiles,
@@ -238,16 +239,8 @@ class Lifecycle:
         self.last_progress = time.monotonic()
 
     def __call__(self, record: ConsumerRecord) -> None:
-        value = record.value or b""
-        if self.marker not in value:
-            return
-        if record.topic == topics.LEDGER_REJECTIONS.name:
-            self.rejected.append(orjson.loads(value))
-            return
-        if b'"ledger.VoucherPosted"' not in value:
-            return
-        event = orjson.loads(value)
-        if event["voucher_id"] in self.seen:  # the relay publishes at least once
+        event = our_voucher_posted(record, self.marker, self.rejected)
+        if event is None or event["voucher_id"] in self.seen:  # the relay publishes at least once
             return
         self.seen.add(event["voucher_id"])
         source = event["source"]

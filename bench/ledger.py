@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import orjson
 from aiokafka import ConsumerRecord
 
 from ledgerline_cli.kafka_admin import ensure_topics
@@ -59,6 +58,7 @@ from .common import (
     mb,
     metric_sum,
     new_producer,
+    our_voucher_posted,
     parse_env,
     per_second,
     pg_stats_per_unit,
@@ -203,15 +203,9 @@ class Posted:
         self.last_progress = time.monotonic()
 
     def __call__(self, record: ConsumerRecord) -> None:
-        value = record.value or b""
-        if self.marker not in value:
+        event = our_voucher_posted(record, self.marker, self.rejected)
+        if event is None:
             return
-        if record.topic == topics.LEDGER_REJECTIONS.name:
-            self.rejected.append(orjson.loads(value))
-            return
-        if b'"ledger.VoucherPosted"' not in value:
-            return
-        event = orjson.loads(value)
         key = event["idempotency_key"]
         if key in self.expected and key not in self.by_key:
             self.by_key[key] = (record.timestamp / 1000, time.time(), event)
