@@ -124,9 +124,14 @@ def stack_status() -> None:
 
 
 @app.command("topics")
-def topics(bootstrap: str = typer.Option("127.0.0.1:9092")) -> None:
+def topics(
+    bootstrap: str = typer.Option("127.0.0.1:9092", envvar="LEDGERLINE_KAFKA"),
+    replication: int = typer.Option(
+        1, envvar="LEDGERLINE_TOPIC_REPLICATION", help="Replication factor: 1 on the local broker, 3 on a cluster."
+    ),
+) -> None:
     """Create every topic of the system that does not exist yet."""
-    created = asyncio.run(ensure_topics(bootstrap))
+    created = asyncio.run(ensure_topics(bootstrap, replication=replication))
     console.print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
 

@@ -18,6 +18,6 @@ class FactoringGatewaySettings(ServiceSettings):
     """Consume only these providers' inbound topics (empty: all)."""
 
     core: bool = True
-    """Also consume invoicing events, mapping commands and ledger events. An extra instance that scales one
+    """Also consume invoicing events and mapping commands. An extra instance that scales one
     provider alone runs with FACTORING_CORE=false FACTORING_PROVIDERS='["abc-factoring"]': it joins only that
     provider's consumer group and takes a share of its partitions."""
