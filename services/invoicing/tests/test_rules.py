@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from invoicing.domain import postings, rules
 from invoicing.domain.model import Client, CustomerCard, Integration, IntegrationState, Invoice, InvoiceState
@@ -20,6 +23,7 @@ from ledgerline_contracts.invoicing import (
     InvoiceOrigin,
     VatCode,
 )
+from ledgerline_contracts.ledger import PostVoucher
 
 PERSON = CustomerData(
     kind=CustomerKind.PERSON,
@@ -181,9 +185,62 @@ def test_a_partial_credit_note_splits_net_and_vat_like_the_invoice() -> None:
     client = active_client()
     invoice = draft()
     rules.send(client, invoice, "email", False)
-    voucher = postings.credit_note(client, invoice, 500_000, date(2026, 11, 30), uuid.uuid4())
-    amounts = {(line.account, line.side): line.amount_ore for line in voucher.lines}
-    assert amounts == {("3000", "debit"): 400_000, ("2700", "debit"): 100_000, ("1500", "credit"): 500_000}
+    voucher = postings.credit_note(client, invoice, 500_000, date(2026, 11, 30), uuid.uuid4(), credited_before=0)
+    amounts = {(line.account, line.side, line.vat_code): line.amount_ore for line in voucher.lines}
+    assert amounts == {
+        ("3000", "debit", "3"): 400_000,
+        ("2700", "debit", "3"): 100_000,
+        ("1500", "credit", None): 500_000,
+    }
+
+
+def _net_per_account_and_code(vouchers: list[PostVoucher]) -> dict[tuple[str, str | None], int]:
+    net: dict[tuple[str, str | None], int] = defaultdict(int)
+    for voucher in vouchers:
+        for line in voucher.lines:
+            net[(line.account, line.vat_code)] += line.amount_ore if line.side == "debit" else -line.amount_ore
+    return {key: amount for key, amount in net.items() if amount}
+
+
+def test_credit_notes_of_a_mixed_vat_invoice_reverse_each_account_and_code() -> None:
+    client = active_client()
+    invoice = draft(
+        InvoiceOrigin.CREATED,
+        InvoiceLine(description="taxed", net_ore=1_000_000),
+        InvoiceLine(description="exempt", net_ore=1_000_000, vat_code=VatCode.EXEMPT),
+    )
+    rules.send(client, invoice, "email", False)
+    credit = postings.credit_note(client, invoice, invoice.gross_ore, date(2026, 11, 30), uuid.uuid4(), 0)
+    assert _net_per_account_and_code([postings.sale(client, invoice), credit]) == {}
+    amounts = {(line.account, line.vat_code): line.amount_ore for line in credit.lines if line.side == "debit"}
+    assert amounts == {("3000", "3"): 1_000_000, ("2700", "3"): 250_000, ("3100", "6"): 1_000_000}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    nets=st.lists(st.tuples(st.integers(1, 10_000_000), st.sampled_from(list(VatCode))), min_size=1, max_size=4),
+    cuts=st.lists(st.integers(1, 10_000), min_size=0, max_size=5),
+)
+def test_credit_notes_that_add_up_to_the_invoice_leave_nothing_on_any_account(
+    nets: list[tuple[int, VatCode]], cuts: list[int]
+) -> None:
+    client = active_client()
+    invoice = draft(
+        InvoiceOrigin.CREATED,
+        *(InvoiceLine(description=f"line {i}", net_ore=net, vat_code=code) for i, (net, code) in enumerate(nets)),
+    )
+    rules.send(client, invoice, "email", False)
+    points = sorted({min(cut, invoice.gross_ore - 1) for cut in cuts if invoice.gross_ore > 1} | {0})
+    parts = [b - a for a, b in zip(points, [*points[1:], invoice.gross_ore], strict=True) if b > a]
+    vouchers, credited = [postings.sale(client, invoice)], 0
+    for part in parts:
+        credit = postings.credit_note(client, invoice, part, date(2026, 11, 30), uuid.uuid4(), credited)
+        debit = sum(line.amount_ore for line in credit.lines if line.side == "debit")
+        assert debit == sum(line.amount_ore for line in credit.lines if line.side == "credit")
+        vouchers.append(credit)
+        credited += part
+    assert credited == invoice.gross_ore
+    assert _net_per_account_and_code(vouchers) == {}
 
 
 def test_older_status_updates_never_overwrite_newer_ones() -> None:

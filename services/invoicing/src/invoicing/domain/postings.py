@@ -10,7 +10,7 @@ from ledgerline_contracts.invoicing import VatCode
 from ledgerline_contracts.ledger import BookingSource, PostVoucher, Side, VoucherLine
 
 from .model import Client, Invoice
-from .rules import split_gross, vat_of
+from .rules import vat_of
 
 SERVICE = "invoicing"
 
@@ -19,17 +19,37 @@ def _line(account: str, side: Side, amount: int, **extra: object) -> VoucherLine
     return VoucherLine(account=account, side=side, amount_ore=amount, **extra)  # type: ignore[arg-type]
 
 
-def sale(client: Client, invoice: Invoice) -> PostVoucher:
-    """Receivable on the customer's sub-ledger (the invoice is the open item), sales and output VAT (rule 11)."""
+def _sale_components(client: Client, invoice: Invoice) -> list[tuple[str, str, int]]:
+    """What the sale credits, as (account, VAT code, øre): net per sales account and code, VAT per code."""
     accounts = client.accounts
-    net_by_account: dict[str, int] = defaultdict(int)
-    vat_by_code: dict[str, int] = defaultdict(int)
+    amounts: dict[tuple[str, str], int] = defaultdict(int)
     for line in invoice.lines:
-        net_by_account[accounts.sales_exempt if line.vat_code is VatCode.EXEMPT else accounts.sales] += line.net_ore
-        vat_by_code[line.vat_code.value] += vat_of(line)
+        sales = accounts.sales_exempt if line.vat_code is VatCode.EXEMPT else accounts.sales
+        amounts[(sales, line.vat_code.value)] += line.net_ore
+        amounts[(accounts.output_vat, line.vat_code.value)] += vat_of(line)
+    return [(account, code, amount) for (account, code), amount in sorted(amounts.items()) if amount]
+
+
+def _share(components: list[tuple[str, str, int]], total: int, part: int) -> list[int]:
+    """`part` of `total` spread over the components in proportion, in whole øre (largest remainder), so that
+    `_share(c, total, total)` gives every component exactly."""
+    if total == 0:
+        return [0] * len(components)
+    exact = [(part * amount, i) for i, (_, _, amount) in enumerate(components)]
+    shares = [numerator // total for numerator, _ in exact]
+    left = part - sum(shares)
+    for _, i in sorted(exact, key=lambda e: (-(e[0] % total), e[1]))[:left]:
+        shares[i] += 1
+    return shares
+
+
+def sale(client: Client, invoice: Invoice) -> PostVoucher:
+    """Receivable on the customer's sub-ledger (the invoice is the open item), sales and output VAT (rule 11).
+
+    Every sales and VAT line carries its VAT code, so the VAT return's basis per code comes from the ledger."""
     lines = [
         _line(
-            accounts.receivables,
+            client.accounts.receivables,
             Side.DEBIT,
             invoice.gross_ore,
             party=invoice.customer_number,
@@ -37,9 +57,9 @@ def sale(client: Client, invoice: Invoice) -> PostVoucher:
             due_date=invoice.due_date,
         )
     ]
-    lines += [_line(account, Side.CREDIT, net) for account, net in sorted(net_by_account.items()) if net]
     lines += [
-        _line(accounts.output_vat, Side.CREDIT, vat, vat_code=code) for code, vat in sorted(vat_by_code.items()) if vat
+        _line(account, Side.CREDIT, amount, vat_code=code)
+        for account, code, amount in _sale_components(client, invoice)
     ]
     return PostVoucher(
         reply=False,
@@ -72,15 +92,24 @@ def payment(client: Client, invoice: Invoice, amount: int, paid_on: date, paymen
     )
 
 
-def credit_note(client: Client, invoice: Invoice, gross: int, credited_on: date, credit_note_id: UUID) -> PostVoucher:
-    accounts = client.accounts
-    net, vat = split_gross(invoice, gross)
-    exempt_only = all(line.vat_code is VatCode.EXEMPT for line in invoice.lines)
-    lines = [_line(accounts.sales_exempt if exempt_only else accounts.sales, Side.DEBIT, net)] if net else []
-    if vat:
-        lines.append(_line(accounts.output_vat, Side.DEBIT, vat))
+def credit_note(
+    client: Client, invoice: Invoice, gross: int, credited_on: date, credit_note_id: UUID, credited_before: int
+) -> PostVoucher:
+    """Reverses `gross` of the sale on the accounts and VAT codes the sale used, in the invoice's proportion.
+
+    Each credit note books the difference between the shares of everything credited after it and before it, so
+    credits that add up to the invoice reverse every sales and VAT line exactly, to the øre. Rounding can make
+    one component's difference −1 øre; that line is then booked on the other side."""
+    components = _sale_components(client, invoice)
+    after = _share(components, invoice.gross_ore, credited_before + gross)
+    before = _share(components, invoice.gross_ore, credited_before)
+    lines = []
+    for (account, code, _), now, earlier in zip(components, after, before, strict=True):
+        if now != earlier:
+            side = Side.DEBIT if now > earlier else Side.CREDIT
+            lines.append(_line(account, side, abs(now - earlier), vat_code=code))
     lines.append(
-        _line(accounts.receivables, Side.CREDIT, gross, party=invoice.customer_number, open_item=invoice.number)
+        _line(client.accounts.receivables, Side.CREDIT, gross, party=invoice.customer_number, open_item=invoice.number)
     )
     return PostVoucher(
         reply=False,

@@ -228,14 +228,6 @@ def check_credit(invoice: Invoice, amount: int | None) -> int:
     return amount
 
 
-def split_gross(invoice: Invoice, gross: int) -> tuple[int, int]:
-    """A partial credit's net and VAT in the invoice's own proportion (VAT rounded half up)."""
-    if invoice.gross_ore == 0:
-        return gross, 0
-    vat = (gross * invoice.vat_ore * 2 + invoice.gross_ore) // (2 * invoice.gross_ore)
-    return gross - vat, vat
-
-
 def apply_status(invoice: Invoice, status: FactoringStatus, description: str, sequence: int) -> bool:
     """Rule 12: the gateway's status updates; an older update than the one shown is ignored."""
     if sequence <= invoice.status_sequence:

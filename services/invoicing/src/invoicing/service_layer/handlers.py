@@ -409,13 +409,12 @@ class InvoicingHandlers:
         rules.require_user(client, command.acting_user)
         invoice = await ctx.invoice(client, command)
         amount = rules.check_credit(invoice, command.amount_ore)
+        voucher = postings.credit_note(
+            client, invoice, amount, command.credited_on, command.credit_note_id, credited_before=invoice.credited_ore
+        )
         invoice.credited_ore += amount
         await ctx.repo.save_invoice(client.client_id, invoice)
-        ctx.uow.publish(
-            topics.LEDGER_COMMANDS,
-            postings.credit_note(client, invoice, amount, command.credited_on, command.credit_note_id),
-            key=client.client_id,
-        )
+        ctx.uow.publish(topics.LEDGER_COMMANDS, voucher, key=client.client_id)
         assert invoice.number is not None
         ctx.publish(
             InvoiceCredited(
