@@ -127,6 +127,19 @@ def test_abc_recourse_reclaims_the_advance() -> None:
         ([(Step.ACCEPTED, 0), (Step.SETTLED, 1)], "before the debtor paid in full"),
         ([(Step.ACCEPTED, 0), (Step.DEBTOR_PAID, 1_250_000), (Step.SETTLED, 0), (Step.FEE_CHARGED, 1)], "settled"),
         ([(Step.ACCEPTED, 0), (Step.REOPENED, 0)], "not returned"),
+        ([(Step.ACCEPTED, 0), (Step.RECOURSE, 1)], "exceeds the 0,00 the provider paid"),
+        ([(Step.ACCEPTED, 0), (Step.ADVANCE_PAID, 100), (Step.RECOURSE, 101)], "exceeds"),
+        (
+            [
+                (Step.ACCEPTED, 0),
+                (Step.ADVANCE_PAID, 100),
+                (Step.RECOURSE, 100),
+                (Step.REOPENED, 0),
+                (Step.RECOURSE, 1),
+            ],
+            "has not yet taken back",
+        ),
+        ([(Step.PURCHASED, 1_000_000), (Step.RECOURSE, 1_000_001)], "exceeds"),
     ],
 )
 def test_impossible_transitions_are_refused_with_a_reason(steps: list[tuple[Step, int]], error: str) -> None:
@@ -134,6 +147,24 @@ def test_impossible_transitions_are_refused_with_a_reason(steps: list[tuple[Step
     with pytest.raises(Impossible, match=error):
         for step, amount in steps:
             lifecycle.apply(c, step, amount)
+
+
+def test_an_invoice_whose_delivery_was_refused_takes_no_provider_event() -> None:
+    c = case()
+    lifecycle.set_status(c, FactoringStatus.DELIVERY_REFUSED, "abc-factoring is not an active integration")
+    for step in (Step.ACCEPTED, Step.ADVANCE_PAID, Step.PURCHASED):
+        with pytest.raises(Impossible, match="never handed to abc-factoring"):
+            lifecycle.apply(c, step, 100)
+
+
+def test_fjord_books_a_purchase_below_face_value_as_cost_and_closes_the_receivable() -> None:
+    c = case("fjord-invoice-sale")
+    decision = fjord.PurchaseDecision(
+        offer_ref=c.invoice_id, decision="APPROVED", purchase_price="12000.00", decided_on=DAY
+    )
+    vouchers = run(FJORD, c, FJORD.translate(decision))
+    assert balances(vouchers) == {"1500": -1_250_000, "2400": 1_200_000, "7770": 50_000}
+    assert FJORD.expected_balances(c) == {"intermediate": 1_200_000, "holdback": 0}
 
 
 def test_anything_before_the_decision_waits() -> None:

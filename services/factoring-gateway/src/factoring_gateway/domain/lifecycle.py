@@ -107,6 +107,8 @@ _DECISIONS = {Step.ACCEPTED: "accepted", Step.REJECTED: "rejected", Step.PURCHAS
 
 def apply(case: Case, step: Step, amount: int = 0) -> None:
     """Changes the facts for one step, or raises NotYet / Impossible. Amounts are positive øre."""
+    if case.status is FactoringStatus.DELIVERY_REFUSED:
+        raise Impossible(f"{step.value} for invoice {case.invoice_number}, which was never handed to {case.provider}")
     if amount < 0 and step is not Step.SETTLED:  # a settlement can be negative: the client owes the provider
         raise Impossible(f"{step.value}: negative amount {amount}")
     if step in _DECISIONS:
@@ -156,7 +158,15 @@ def apply(case: Case, step: Step, amount: int = 0) -> None:
             _open(case, step, closed)
             if case.debtor_paid_ore >= case.collectable_ore:
                 raise Impossible(f"recourse on invoice {case.invoice_number}, which the debtor has paid")
-            case.returned, case.recourse_ore = True, amount
+            # Recourse takes back what the provider paid for the invoice, never more, over all recourses together.
+            paid = case.advance_ore if case.decision == "accepted" else case.purchase_price_ore
+            if case.recourse_ore + amount > paid:
+                raise Impossible(
+                    f"recourse of {format_nok(amount)} exceeds the {format_nok(paid - case.recourse_ore)} the provider "
+                    f"paid for invoice {case.invoice_number} and has not yet taken back"
+                )
+            case.returned = True
+            case.recourse_ore += amount
         case Step.REOPENED:
             if not case.returned:
                 raise Impossible(f"invoice {case.invoice_number} is not returned, so it cannot be reopened")

@@ -5,14 +5,14 @@ back until the buyer pays; intermediate and holdback lines carry the invoice num
 
 | Fjord message                    | debit                           | credit                               |
 | -------------------------------- | ------------------------------- | ------------------------------------ |
-| PurchaseDecision APPROVED p      | intermediate p                  | receivables/customer p (item closed) |
+| PurchaseDecision APPROVED p      | intermediate p; fees gross − p  | receivables/customer gross (closed)  |
 | RemittanceReport, one voucher:   | bank (the report's total)       |                                      |
 |   PURCHASE_PRICE a               |                                 | intermediate a                       |
 |   FEE −a                         | fees a                          |                                      |
 |   HOLDBACK −a                    | holdback a                      |                                      |
 |   HOLDBACK_RELEASE a             |                                 | holdback a                           |
 |   RECOURSE_NETTING −a            | intermediate a                  |                                      |
-| RecourseNotice a                 | receivables/customer a (reopen) | intermediate a                       |
+| RecourseNotice a ≤ p             | receivables/customer a (reopen) | intermediate a                       |
 | DECLINED, BuyerPayment: status only, no posting (the receivable is Fjord's once sold)                |
 
 Amounts arrive as decimal strings in NOK and become whole øre; a fraction of an øre is refused.
@@ -214,10 +214,10 @@ class FjordInvoiceSale:
         if translation.event_type == "purchase.approved":
             (effect,) = translation.effects
             p, item = effect.amount_ore, first.invoice_number
-            lines = [
-                leg(intermediate, Side.DEBIT, p, item),
-                leg(receivable, Side.CREDIT, p, item, party=first.customer_number),
-            ]
+            lines = [leg(intermediate, Side.DEBIT, p, item)]
+            if first.gross_ore > p:  # sold below face value: the discount is the sale's cost
+                lines.append(leg(accounts["fees"], Side.DEBIT, first.gross_ore - p))
+            lines.append(leg(receivable, Side.CREDIT, first.gross_ore, item, party=first.customer_number))
             return [
                 voucher(
                     self.slug,
