@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.requests import Request
@@ -38,6 +39,15 @@ class BadRequest(Exception):
 
 def error_response(reason: str, status: int) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
+
+
+BUSINESS_TIME_ZONE = ZoneInfo("Europe/Oslo")
+
+
+def business_today() -> date:
+    """Today where the books are kept: between midnight and 01:00/02:00 in Oslo it is already tomorrow there while
+    the server's UTC date is still yesterday, and an invoice due yesterday is past due."""
+    return datetime.now(BUSINESS_TIME_ZONE).date()
 
 
 def query_date(request: Request, name: str, default: date | None = None) -> date | None:

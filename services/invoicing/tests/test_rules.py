@@ -255,3 +255,10 @@ def test_payments_on_factored_invoices_are_the_providers_to_book() -> None:
     rules.send(active_client(), invoice, "ABC Factoring", True)
     with pytest.raises(Refused, match="debtor pays the provider"):
         rules.check_payment(invoice, 100)
+
+
+def test_an_invoice_returned_by_recourse_is_the_clients_to_collect_again() -> None:
+    invoice = draft()
+    rules.send(active_client(), invoice, "ABC Factoring", True)
+    assert rules.apply_status(invoice, FactoringStatus.RETURNED, "Returned to the client (recourse)", 5)
+    rules.check_payment(invoice, invoice.gross_ore)

@@ -210,7 +210,7 @@ def send(client: Client, invoice: Invoice, method: str, via_factoring: bool) -> 
 def check_payment(invoice: Invoice, amount: int) -> None:
     if invoice.state is not InvoiceState.SENT:
         raise Refused("only a sent invoice can be paid")
-    if invoice.factoring_provider is not None:
+    if invoice.factoring_provider is not None and invoice.factoring_status is not FactoringStatus.RETURNED:
         raise Refused(
             f"invoice {invoice.number} was handed to {invoice.factoring_provider}: the debtor pays the "
             "provider, whose events book the payment"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from uuid import UUID
 
 from starlette.requests import Request
 
-from servicekit.http import BadRequest, query_date
+from servicekit.http import BadRequest, business_today, query_date
 from servicekit.service import Service
 
 from ..service_layer import views
@@ -28,7 +27,7 @@ def register(service: Service) -> None:
     engine = service.engine
 
     async def trial_balance(request: Request) -> object:
-        as_of = query_date(request, "as_of", date.today()) or date.today()
+        as_of = query_date(request, "as_of") or business_today()
         return await views.trial_balance(engine, request.path_params["client_id"], as_of)
 
     async def account(request: Request) -> object:
@@ -44,7 +43,7 @@ def register(service: Service) -> None:
         return await views.party_balances(engine, request.path_params["client_id"], request.query_params.get("kind"))
 
     async def open_items(request: Request) -> object:
-        as_of = query_date(request, "as_of", date.today()) or date.today()
+        as_of = query_date(request, "as_of") or business_today()
         items = await views.open_items(engine, request.path_params["client_id"], as_of, _int(request, "party"))
         return {
             "as_of": as_of.isoformat(),
@@ -53,7 +52,7 @@ def register(service: Service) -> None:
         }
 
     async def aged(request: Request) -> object:
-        as_of = query_date(request, "as_of", date.today()) or date.today()
+        as_of = query_date(request, "as_of") or business_today()
         return await views.aged(engine, request.path_params["client_id"], as_of)
 
     async def per_item(request: Request) -> object:
