@@ -310,6 +310,17 @@ class FinancingRepository:
             figures.calculated_at,
         )
 
+    async def confirm_credit(self, client_id: str, figures: CreditFigures) -> None:
+        """The shown figures still hold at a newer position: move the latest row's basis forward."""
+        db = await self._db()
+        await db.execute(
+            "UPDATE credit_limits SET based_on_sequence = $2, calculated_at = $3 "
+            "WHERE id = (SELECT max(id) FROM credit_limits WHERE client_id = $1)",
+            client_id,
+            figures.based_on_sequence,
+            figures.calculated_at,
+        )
+
     # --- postings -------------------------------------------------------------------------------------------------
     async def posting_settings(self, client_id: str) -> PostingSettings:
         db = await self._db()

@@ -19,7 +19,7 @@ from servicekit.logging import get_logger
 
 from .. import metrics
 from ..adapters.repository import FinancingRepository
-from ..domain.limits import CreditFigures, supersedes
+from ..domain.limits import CreditFigures, Verdict, judge
 from ..domain.postings import TransactionKind, idempotency_key, voucher_for
 from ..domain.stream import ReceivableStream
 from .publishing import StreamWriter, publish_state
@@ -99,7 +99,10 @@ class BufferEventHandlers:
             message.based_on_sequence,
             message.calculated_at,
         )
-        if not supersedes(figures, await repo.latest_credit(message.client_id)):
+        verdict = judge(figures, await repo.latest_credit(message.client_id))
+        if verdict is Verdict.CONFIRMS:
+            await repo.confirm_credit(message.client_id, figures)
+        if verdict is not Verdict.CHANGE:
             return
         await repo.add_credit(message.client_id, figures)
         uow.publish(
