@@ -276,6 +276,36 @@ async def test_a_retried_command_changes_nothing(operator: Operator, client_id: 
     assert len(deliveries) == 1
 
 
+async def test_a_credit_note_or_payment_sent_again_as_a_new_message_is_booked_once(
+    operator: Operator, client_id: str
+) -> None:
+    _, company = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.exclude_customer(client_id, company, "email")
+    invoice = await operator.create_invoice(client_id, company, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    credit_note, payment = uuid.uuid4(), uuid.uuid4()
+    for _ in range(2):  # each a new message, as a client that lost the answer would send it
+        credited = await operator.credit_invoice(client_id, invoice, 250_000, credit_note_id=credit_note)
+        paid = await operator.register_payment(client_id, invoice, 500_000, payment_id=payment)
+    assert credited.details == {"invoice_number": "1001", "already_issued": True}
+    assert paid.details == {"invoice_number": "1001", "already_registered": True}
+    found = await operator.invoice(client_id, invoice)
+    assert (found["credited_ore"], found["paid_ore"], found["outstanding_ore"]) == (250_000, 500_000, 500_000)
+
+    async def three_vouchers() -> list[dict[str, Any]] | None:
+        vouchers = await operator.vouchers(client_id, invoice)
+        return vouchers if len(vouchers) >= 3 else None
+
+    await eventually(three_vouchers, timeout=30)
+    await asyncio.sleep(1)
+    vouchers = await operator.vouchers(client_id, invoice)
+    assert sorted(v["source"]["event_type"] for v in vouchers) == [
+        "credit_note.issued",
+        "invoice.sent",
+        "payment.registered",
+    ]
+
+
 async def test_fjord_events_delivered_again_and_shuffled_change_nothing(operator: Operator, client_id: str) -> None:
     person, company = await factoring_client(operator, client_id, "fjord-invoice-sale")
     await operator.simulator_script(operator.urls.fjord_simulator, client_id, fee_ore=25_000, remittance_every=2)

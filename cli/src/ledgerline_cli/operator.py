@@ -257,7 +257,12 @@ class Operator:
         )
 
     async def register_payment(
-        self, client_id: str, invoice_id: uuid.UUID, amount_ore: int, paid_on: date | None = None
+        self,
+        client_id: str,
+        invoice_id: uuid.UUID,
+        amount_ore: int,
+        paid_on: date | None = None,
+        payment_id: uuid.UUID | None = None,
     ) -> CommandResult:
         return await self._command(
             topics.INVOICING_COMMANDS,
@@ -268,11 +273,17 @@ class Operator:
                 invoice_id=invoice_id,
                 amount_ore=amount_ore,
                 paid_on=paid_on or date.today(),
+                payment_id=payment_id,
             ),
         )
 
     async def credit_invoice(
-        self, client_id: str, invoice_id: uuid.UUID, amount_ore: int | None, reason: str = "Credit note"
+        self,
+        client_id: str,
+        invoice_id: uuid.UUID,
+        amount_ore: int | None,
+        reason: str = "Credit note",
+        credit_note_id: uuid.UUID | None = None,
     ) -> CommandResult:
         return await self._command(
             topics.INVOICING_COMMANDS,
@@ -281,7 +292,7 @@ class Operator:
                 correlation_id=str(invoice_id),
                 acting_user=self.user,
                 invoice_id=invoice_id,
-                credit_note_id=uuid.uuid4(),
+                credit_note_id=credit_note_id or uuid.uuid4(),
                 amount_ore=amount_ore,
                 reason=reason,
                 credited_on=date.today(),

@@ -240,10 +240,14 @@ class RegisterPayment(Command):
     invoice_id: UUID
     amount_ore: PositiveOre
     paid_on: date
+    payment_id: UUID | None = None
+    """The payment's own id (e.g. the bank transaction's): a payment sent again with the same id, even as a new
+    message, is registered once. Without it, the message id is the payment's id."""
 
 
 class IssueCreditNote(Command):
-    """Credits a sent invoice in full (no amount) or in part."""
+    """Credits a sent invoice in full (no amount) or in part; a credit note sent again with the same
+    `credit_note_id`, even as a new message, is issued once."""
 
     type: Literal["invoicing.IssueCreditNote"] = "invoicing.IssueCreditNote"
     version: Literal[1] = 1

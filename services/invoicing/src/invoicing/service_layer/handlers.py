@@ -6,7 +6,8 @@ factoring integration, which is a saga: it is answered when the factoring gatewa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -394,12 +395,17 @@ class InvoicingHandlers:
         client = await ctx.client(command.client_id)
         rules.require_user(client, command.acting_user)
         invoice = await ctx.invoice(client, command)
-        rules.check_payment(invoice, command.amount_ore)
+        payment_id = command.payment_id or command.message_id
+        async with _once(ctx.uow, "invoicing.payments", payment_id) as first:
+            if first:
+                rules.check_payment(invoice, command.amount_ore)
+        if not first:
+            return {"invoice_number": invoice.number, "already_registered": True}
         invoice.paid_ore += command.amount_ore
         await ctx.repo.save_invoice(client.client_id, invoice)
         ctx.uow.publish(
             topics.LEDGER_COMMANDS,
-            postings.payment(client, invoice, command.amount_ore, command.paid_on, command.message_id),
+            postings.payment(client, invoice, command.amount_ore, command.paid_on, payment_id),
             key=client.client_id,
         )
         return {"invoice_number": invoice.number, "outstanding_ore": invoice.outstanding_ore}
@@ -408,7 +414,11 @@ class InvoicingHandlers:
         client = await ctx.client(command.client_id)
         rules.require_user(client, command.acting_user)
         invoice = await ctx.invoice(client, command)
-        amount = rules.check_credit(invoice, command.amount_ore)
+        async with _once(ctx.uow, "invoicing.credit-notes", command.credit_note_id) as first:
+            if first:
+                amount = rules.check_credit(invoice, command.amount_ore)
+        if not first:
+            return {"invoice_number": invoice.number, "already_issued": True}
         voucher = postings.credit_note(
             client, invoice, amount, command.credited_on, command.credit_note_id, credited_before=invoice.credited_ore
         )
@@ -499,3 +509,18 @@ class _Context:
 
 
 __all__ = ["InvoiceState", "InvoicingHandlers"]
+
+
+@asynccontextmanager
+async def _once(uow: UnitOfWork, business: str, key: UUID) -> AsyncIterator[bool]:
+    """Whether a business id (a credit note's, a payment's) is new, claimed in this transaction like a message id.
+
+    A resent command with a new message id but the same business id then changes nothing. A refusal inside the
+    block releases the id again, so a corrected command with the same id is not taken for a repeat.
+    """
+    first = bool(await uow.claim(business, [str(key)]))
+    try:
+        yield first
+    except Refused:
+        await uow.release(business, [str(key)])
+        raise
