@@ -135,6 +135,10 @@ class ClosePeriod(Command):
     through: date
 
 
+MAX_VOUCHER_LINES = 500
+"""The most lines one voucher may have; a producer with more splits them over several balanced vouchers."""
+
+
 class PostVoucher(Command):
     """Book one voucher. `idempotency_key` makes it exactly once: a repeat yields the original result."""
 
@@ -144,7 +148,7 @@ class PostVoucher(Command):
     series: SeriesCode = "GENERAL"
     voucher_date: date
     text: str = Field(min_length=1, max_length=200)
-    lines: list[VoucherLine] = Field(min_length=2, max_length=500)
+    lines: list[VoucherLine] = Field(min_length=2, max_length=MAX_VOUCHER_LINES)
     source: BookingSource
     reverses_voucher_id: UUID | None = None
 

@@ -229,6 +229,31 @@ def test_fjord_recourse_reopens_the_receivable_and_is_netted_later() -> None:
     assert c.status is FactoringStatus.RETURNED and FJORD.finished(c)
 
 
+def test_a_remittance_too_large_for_one_voucher_is_booked_in_balanced_parts() -> None:
+    cases = {}
+    for n in range(300):  # 600 report lines: more than a voucher's 500
+        c = Case(uuid.uuid4(), "c1", "fjord-invoice-sale", str(1001 + n), 10001, 1_250_000)
+        lifecycle.apply(c, Step.PURCHASED, 1_250_000)
+        cases[c.invoice_id] = c
+    kind = fjord.RemittanceLineType
+    lines = [
+        fjord.RemittanceLine(offer_ref=invoice_id, line_type=line_type, amount=amount)
+        for invoice_id in cases
+        for line_type, amount in ((kind.PURCHASE_PRICE, "12500.00"), (kind.FEE, "-250.00"))
+    ]
+    report = fjord.RemittanceReport(
+        report_id="R-big", seller_ref="c1", paid_on=DAY, total_amount=f"{300 * 12250}.00", lines=lines
+    )
+    translation = FJORD.translate(report)
+    for effect in translation.effects:
+        lifecycle.apply(cases[effect.invoice_id], effect.step, effect.amount_ore)
+    vouchers = FJORD.vouchers(translation, cases, ACCOUNTS)
+    assert [len(v.lines) for v in vouchers] == [500, 102]
+    assert [v.idempotency_key for v in vouchers] == [f"fjord-invoice-sale:{translation.key}:{n}" for n in (1, 2)]
+    assert all(sum(line.signed_ore for line in v.lines) == 0 for v in vouchers)
+    assert balances(vouchers) == {"1920": 300 * 1_225_000, "2400": -300 * 1_250_000, "7770": 300 * 25_000}
+
+
 def test_a_remittance_whose_total_is_not_its_lines_is_refused() -> None:
     c = case("fjord-invoice-sale")
     report = fjord.RemittanceReport(

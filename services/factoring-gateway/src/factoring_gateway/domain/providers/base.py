@@ -102,13 +102,15 @@ def voucher(
     invoice_id: UUID | None,
     text: str,
     lines: list[VoucherLine],
+    part: int | None = None,
 ) -> PostVoucher:
-    """A booking command for a provider event; exactly once through its idempotency key (one voucher per event)."""
+    """A booking command for a provider event; exactly once through its idempotency key (one voucher per event, or
+    per `part` of an event too large for one voucher)."""
     return PostVoucher(
         reply=False,
         client_id=client_id,
         correlation_id=str(invoice_id) if invoice_id else None,
-        idempotency_key=f"{slug}:{translation.key}",
+        idempotency_key=f"{slug}:{translation.key}" + (f":{part}" if part is not None else ""),
         series="FACTORING",
         voucher_date=translation.occurred_on,
         text=text[:200],

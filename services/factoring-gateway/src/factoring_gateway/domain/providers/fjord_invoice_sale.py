@@ -6,7 +6,7 @@ back until the buyer pays; intermediate and holdback lines carry the invoice num
 | Fjord message                    | debit                           | credit                               |
 | -------------------------------- | ------------------------------- | ------------------------------------ |
 | PurchaseDecision APPROVED p      | intermediate p; fees gross − p  | receivables/customer gross (closed)  |
-| RemittanceReport, one voucher:   | bank (the report's total)       |                                      |
+| RemittanceReport (per 499 lines):| bank (their total)              |                                      |
 |   PURCHASE_PRICE a               |                                 | intermediate a                       |
 |   FEE −a                         | fees a                          |                                      |
 |   HOLDBACK −a                    | holdback a                      |                                      |
@@ -20,12 +20,12 @@ Amounts arrive as decimal strings in NOK and become whole øre; a fraction of an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import CustomerKind, FactoringStatus, InvoiceCredited, InvoiceDelivery
-from ledgerline_contracts.ledger import PostVoucher, Side, VoucherLine
+from ledgerline_contracts.ledger import MAX_VOUCHER_LINES, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import decimal_from_ore, format_nok, ore_from_decimal
 from ledgerline_contracts.providers import fjord_invoice_sale as fjord
@@ -246,11 +246,26 @@ class FjordInvoiceSale:
                 )
             ]
         if translation.event_type == "remittance":
-            return [self._remittance_voucher(translation, cases, accounts)]
+            # A report may itemise up to 5,000 lines; a voucher holds 500. Each part is balanced by its own bank
+            # line and has its own key, so the parts are booked exactly once each, whatever is redelivered.
+            size = MAX_VOUCHER_LINES - 1
+            effects = translation.effects
+            parts = [effects[i : i + size] for i in range(0, len(effects), size)]
+            if len(parts) == 1:
+                return [self._remittance_voucher(translation, effects, cases, accounts)]
+            return [
+                self._remittance_voucher(translation, part, cases, accounts, (number, len(parts)))
+                for number, part in enumerate(parts, start=1)
+            ]
         return []
 
     def _remittance_voucher(
-        self, translation: Translation, cases: Mapping[UUID, Case], accounts: Mapping[str, AccountRef]
+        self,
+        translation: Translation,
+        effects: Sequence[Effect],
+        cases: Mapping[UUID, Case],
+        accounts: Mapping[str, AccountRef],
+        part: tuple[int, int] | None = None,
     ) -> PostVoucher:
         side_and_role = {
             Step.PAYOUT: (Side.CREDIT, "intermediate"),
@@ -261,22 +276,24 @@ class FjordInvoiceSale:
         }
         lines: list[VoucherLine] = []
         bank_total = 0
-        for effect in translation.effects:
+        for effect in effects:
             side, role = side_and_role[effect.step]
             item = cases[effect.invoice_id].invoice_number if role != "fees" else None
             lines.append(leg(accounts[role], side, effect.amount_ore, item))
             bank_total += effect.amount_ore if side is Side.CREDIT else -effect.amount_ore
         if bank_total:
             lines.insert(0, leg(accounts["bank"], Side.DEBIT if bank_total > 0 else Side.CREDIT, abs(bank_total)))
-        first = cases[translation.effects[0].invoice_id]
-        single = len({effect.invoice_id for effect in translation.effects}) == 1
+        first = cases[effects[0].invoice_id]
+        single = len({effect.invoice_id for effect in effects}) == 1
+        text = f"Fjord remittance {translation.note}" + (f" (part {part[0]} of {part[1]})" if part else "")
         return voucher(
             self.slug,
             translation,
             first.client_id,
             first.invoice_id if single else None,
-            f"Fjord remittance {translation.note}",
+            text,
             lines,
+            part[0] if part else None,
         )
 
     def expected_balances(self, case: Case) -> dict[str, int]:
