@@ -10,6 +10,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -19,7 +20,7 @@ from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.operations import DeadLetter
 from ledgerline_contracts.providers import abc_factoring as abc
 from ledgerline_contracts.providers import fjord_invoice_sale as fjord
-from tests.support.http import eventually
+from tests.support.http import eventually, metric
 from tests.support.scenario import COMPANY, PERSON, TEN_THOUSAND, client_with_accounts, factoring_client
 
 pytestmark = pytest.mark.integration
@@ -360,3 +361,55 @@ async def test_a_refused_event_is_replayed_from_its_dead_letter_after_the_fix(
     assert await replay(operator.bus.bootstrap, letters) == 1
     accepted = await status_of(operator, client_id, invoice, "accepted")
     assert accepted["factoring_description"] == "Accepted by ABC Factoring"
+
+
+async def test_events_behind_a_refused_one_wait_visibly_until_the_provider_corrects_it(
+    operator: Operator, client_id: str
+) -> None:
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "prepared")
+    inbound = topics.factoring_inbound("abc-factoring")
+    E = abc.AbcEventType
+
+    def event(event_id: str, sequence: int, kind: abc.AbcEventType, amount: int | None = None) -> abc.AbcInvoiceEvent:
+        return abc.AbcInvoiceEvent(
+            event_id=f"{invoice}:{event_id}",
+            submission_id=invoice,
+            sequence=sequence,
+            event_type=kind,
+            amount_ore=amount,
+            occurred_on=date.today(),
+        )
+
+    await operator.bus.send(inbound, event("1", 1, E.ACCEPTED), str(invoice))
+    await status_of(operator, client_id, invoice, "accepted")
+    await operator.bus.send(inbound, event("2", 2, E.ADVANCE_PAID, 2_000_000), str(invoice))  # more than the invoice
+    await operator.bus.send(inbound, event("3", 3, E.FEE_CHARGED, 15_000), str(invoice))
+    group = "factoring-gateway.abc-factoring"
+    key = base64.b64encode(str(invoice).encode()).decode()
+    letter = await operator.bus.wait_for(topics.dead_letters(group), lambda m: m.key_b64 == key)
+    assert "exceeds the invoice" in letter.error
+
+    async def parked_and_counted() -> bool:
+        parked = await operator.get(operator.urls.factoring, f"/clients/{client_id}/parked-events")
+        async with httpx.AsyncClient(timeout=10) as http:
+            exposition = (await http.get(f"{operator.urls.factoring}/metrics")).text
+        count = metric(exposition, "ledgerline_factoring_parked_events", provider="abc-factoring")
+        return [p["event_key"] for p in parked] == [f"{invoice}:3"] and count >= 1
+
+    await eventually(parked_and_counted, timeout=30)
+    assert [v["source"]["event_type"] for v in await operator.vouchers(client_id, invoice)] == ["invoice.sent"]
+
+    # The provider's correction: a new event for the same place in the invoice's sequence.
+    await operator.bus.send(inbound, event("2b", 2, E.ADVANCE_PAID, 1_062_500), str(invoice))
+
+    async def both_booked() -> list[dict[str, Any]] | None:
+        found = await operator.vouchers(client_id, invoice)
+        kinds = sorted(v["source"]["event_type"] for v in found)
+        return found if kinds == ["advance.paid", "fee.charged", "invoice.sent"] else None
+
+    await eventually(both_booked, timeout=30)
+    assert await operator.get(operator.urls.factoring, f"/clients/{client_id}/parked-events") == []

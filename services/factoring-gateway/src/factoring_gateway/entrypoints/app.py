@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ledgerline_contracts import factoring, invoicing, ledger, topics
 from ledgerline_contracts.messages import CommandResult
 from ledgerline_contracts.operations import DeadLetter
 from servicekit.consumer import Subscription
-from servicekit.service import Service
+from servicekit.logging import get_logger
+from servicekit.service import BackgroundTask, Service
 
+from .. import metrics
 from ..adapters.ledger_client import LedgerClient
 from ..domain.providers import ADAPTERS
+from ..service_layer import views
 from ..service_layer.handlers import COMMANDS, INVOICING_EVENTS, GatewayHandlers, provider_group
 from ..settings import FactoringGatewaySettings
 from . import http
+
+log = get_logger(__name__)
 
 
 def build(settings: FactoringGatewaySettings | None = None) -> Service:
@@ -82,4 +89,25 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
     service.publishes(topics.LEDGER_COMMANDS, [ledger.PostVoucher], "Bookings for provider events.")
     service.publishes(topics.COMMAND_RESULTS, [CommandResult], "Answers to account-mapping commands.")
     http.register(service, settings)
+    service.run_in_background(_watch_parked(service, list(settings.providers or ADAPTERS)))
     return service
+
+
+def _watch_parked(service: Service, providers: list[str], interval: float = 5.0) -> BackgroundTask:
+    # Parked events are otherwise silent: an event refused to the dead letters holds back the later events of its
+    # invoice until the provider sends a corrected one, and SREs must see that wait grow.
+    async def watch() -> None:
+        while True:
+            try:
+                found = await views.parked_per_provider(service.engine)
+            except Exception as error:  # the database may be down for a while; the gauges keep their last value
+                log.warning("could not count parked events", error=str(error))
+            else:
+                for slug in providers:
+                    count, age = found.get(slug, (0, 0.0))
+                    metrics.parked_events.labels(slug).set(count)
+                    metrics.parked_oldest_age.labels(slug).set(age)
+            await asyncio.sleep(interval)
+
+    watch.__name__ = "parked-events-monitor"
+    return watch

@@ -78,6 +78,16 @@ async def parked(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]:
     )
 
 
+async def parked_per_provider(engine: AsyncEngine) -> dict[str, tuple[int, float]]:
+    """Per provider: how many events are parked, and the oldest one's age in seconds."""
+    rows = await _rows(
+        engine,
+        "SELECT provider, count(*) AS n, EXTRACT(EPOCH FROM now() - min(parked_at)) AS age "
+        "FROM parked_events GROUP BY provider",
+    )
+    return {row["provider"]: (row["n"], float(row["age"] or 0.0)) for row in rows}
+
+
 async def reconciliation(engine: AsyncEngine, ledger_url: str, client_id: str, provider: str) -> dict[str, Any]:
     adapter = ADAPTERS[provider]
     found = await _rows(

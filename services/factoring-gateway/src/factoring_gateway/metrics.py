@@ -1,0 +1,14 @@
+"""The factoring gateway's own metrics (the shared ones are in servicekit.metrics)."""
+
+from prometheus_client import Gauge
+
+parked_events = Gauge(
+    "ledgerline_factoring_parked_events",
+    "Provider events waiting for an earlier event of their invoice (e.g. one that was refused to the dead letters).",
+    ["provider"],
+)
+parked_oldest_age = Gauge(
+    "ledgerline_factoring_parked_oldest_age_seconds",
+    "How long the oldest parked event of a provider has waited; alert when it grows.",
+    ["provider"],
+)
