@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from ledgerline_cli.operator import Operator
-from ledgerline_contracts import invoicing, topics
+from ledgerline_contracts import invoicing, ledger, topics
 from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.operations import DeadLetter
 from ledgerline_contracts.providers import abc_factoring as abc
@@ -305,6 +305,27 @@ async def test_a_credit_note_or_payment_sent_again_as_a_new_message_is_booked_on
         "invoice.sent",
         "payment.registered",
     ]
+
+
+async def test_a_sale_the_ledger_refuses_shows_its_reason_on_the_invoice(operator: Operator, client_id: str) -> None:
+    _, company = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.exclude_customer(client_id, company, "email")
+    close = ledger.ClosePeriod(client_id=client_id, through=date(2026, 10, 31))
+    await operator.bus.command(topics.LEDGER_COMMANDS, close, key=client_id)
+    invoice = await operator.create_invoice(client_id, company, TEN_THOUSAND, invoice_date=date(2026, 10, 15))
+    await operator.send_invoice(client_id, invoice)
+
+    async def flagged() -> list[dict[str, Any]] | None:
+        return (await operator.invoice(client_id, invoice))["booking_problems"] or None
+
+    (problem,) = await eventually(flagged, timeout=30)
+    assert (problem["event_type"], problem["code"]) == ("invoice.sent", "closed_period")
+    assert "closed period" in problem["reason"]
+    listed = await operator.invoices(client_id)
+    assert [row["booking_problems"][0]["code"] for row in listed if row["invoice_id"] == str(invoice)] == [
+        "closed_period"
+    ]
+    assert await operator.vouchers(client_id, invoice) == []
 
 
 async def test_fjord_events_delivered_again_and_shuffled_change_nothing(operator: Operator, client_id: str) -> None:

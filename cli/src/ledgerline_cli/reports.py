@@ -25,8 +25,11 @@ def invoices(rows: list[dict[str, Any]]) -> Table:
         "factoring description",
         title="Invoices",
     )
+    problems = any(r.get("booking_problems") for r in rows)
+    if problems:  # only when the ledger refused a booking of one of them: then it must not go unseen
+        table.add_column("not booked", style="bold red")
     for r in rows:
-        table.add_row(
+        cells = [
             r["number"] or "(draft)",
             str(r["customer_number"]),
             str(r["due_date"]),
@@ -35,7 +38,10 @@ def invoices(rows: list[dict[str, Any]]) -> Table:
             r["delivery_method"] or "",
             r["factoring_status"] or "",
             r["factoring_description"] or "",
-        )
+        ]
+        if problems:
+            cells.append("; ".join(f"{p['event_type']}: {p['reason']}" for p in r.get("booking_problems") or []))
+        table.add_row(*cells)
     return table
 
 

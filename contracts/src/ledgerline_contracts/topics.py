@@ -149,6 +149,7 @@ CONSUMER_GROUPS = (
     "invoicing",
     "invoicing.ledger-events",
     "invoicing.factoring-events",
+    "invoicing.booking-rejections",
     "factoring-gateway",
     "factoring-gateway.commands",
     *(f"factoring-gateway.{slug}" for slug in FACTORING_PROVIDERS),

@@ -296,6 +296,16 @@ class InvoicingRepository:
                 [r[3] for r in rows],
             )
 
+    async def record_booking_problems(self, problems: Iterable[tuple[str, str, UUID, str | None, str, str]]) -> None:
+        """(idempotency key, client, invoice, event type, code, reason) of bookings the ledger refused."""
+        rows = list(problems)
+        if rows:
+            await (await self._db()).executemany(
+                "INSERT INTO booking_problems (idempotency_key, client_id, invoice_id, event_type, code, reason) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+                rows,
+            )
+
     async def unsent_legacy_count(self, client_id: str) -> int:
         await self.flush()  # invoices sent earlier in this batch count too
         return int(

@@ -88,6 +88,19 @@ Index(
 )
 Index("invoices_client_state", invoices.c.client_id, invoices.c.state)
 
+booking_problems = Table(
+    "booking_problems",
+    metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("invoice_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=True),
+    Column("code", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("rejected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("booking_problems_invoice", booking_problems.c.invoice_id)
+
 factoring_status_history = Table(
     "factoring_status_history",
     metadata,

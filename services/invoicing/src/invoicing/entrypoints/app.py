@@ -1,4 +1,4 @@
-"""Wires invoicing: its three consumers, what it publishes, its reports."""
+"""Wires invoicing: its four consumers, what it publishes, its reports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from ledgerline_contracts.messages import CommandResult
 from servicekit.consumer import Subscription
 from servicekit.service import Service
 
-from ..service_layer.handlers import COMMANDS, FACTORING_EVENTS, LEDGER_EVENTS, InvoicingHandlers
+from ..service_layer.handlers import (
+    BOOKING_REJECTIONS,
+    COMMANDS,
+    FACTORING_EVENTS,
+    LEDGER_EVENTS,
+    InvoicingHandlers,
+)
 from ..settings import InvoicingSettings
 from . import http
 
@@ -47,6 +53,15 @@ def build(settings: InvoicingSettings | None = None) -> Service:
             handlers.handle_ledger_events,
             "Open-item changes: the payment state of invoices.",
             wants=frozenset({ledger.OpenItemChanged.type_name()}),
+        )
+    )
+    service.subscribe(
+        Subscription(
+            topics.LEDGER_REJECTIONS,
+            BOOKING_REJECTIONS,
+            ledger.LEDGER_REJECTIONS,
+            handlers.handle_booking_rejections,
+            "Bookings the ledger refused; those of invoicing's invoices are shown on the invoice.",
         )
     )
     service.publishes(

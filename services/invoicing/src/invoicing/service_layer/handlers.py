@@ -36,7 +36,7 @@ from ledgerline_contracts.invoicing import (
     UpsertCustomerCard,
     UserPrivilegesChanged,
 )
-from ledgerline_contracts.ledger import OpenBooks, OpenItemChanged, PartyKind, UpsertParty
+from ledgerline_contracts.ledger import BookingRejected, OpenBooks, OpenItemChanged, PartyKind, UpsertParty
 from ledgerline_contracts.messages import Command, Message
 from servicekit.commands import answer, answer_later
 from servicekit.consumer import Delivery
@@ -49,6 +49,7 @@ from ..domain.rules import Refused
 
 SERVICE = "invoicing"
 COMMANDS, FACTORING_EVENTS, LEDGER_EVENTS = "invoicing", "invoicing.factoring-events", "invoicing.ledger-events"
+BOOKING_REJECTIONS = "invoicing.booking-rejections"
 _SAGA_ANSWERED_LATER = object()
 
 
@@ -114,6 +115,20 @@ class InvoicingHandlers:
             # opening balance) matches no invoice and changes nothing.
             await InvoicingRepository(uow).record_settlements(
                 (e.client_id, e.open_item, e.party, e.balance_ore) for e in events if isinstance(e, OpenItemChanged)
+            )
+
+    async def handle_booking_rejections(self, deliveries: Sequence[Delivery]) -> None:
+        """The ledger refused one of our bookings (say the invoice date lies in a closed period): the invoice
+        carries the reason, so the accountant sees in the invoice list what is not in the books."""
+        async with self._uow() as uow:
+            events = await uow.unseen(BOOKING_REJECTIONS, [d.message for d in deliveries])
+            await InvoicingRepository(uow).record_booking_problems(
+                (e.idempotency_key, e.client_id, e.source.invoice_id, e.source.event_type, e.code, e.reason)
+                for e in events
+                if isinstance(e, BookingRejected)
+                and e.source is not None
+                and e.source.service == SERVICE
+                and e.source.invoice_id is not None
             )
 
     # --- clients, users, roles ------------------------------------------------------------------------------------
