@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from rich.console import Console
 
+from ledgerline_cli import reports
 from ledgerline_cli.operator import Operator
 from ledgerline_contracts import invoicing, ledger, topics
 from ledgerline_contracts.invoicing import InvoiceLine
@@ -326,6 +328,12 @@ async def test_a_sale_the_ledger_refuses_shows_its_reason_on_the_invoice(operato
         "closed_period"
     ]
     assert await operator.vouchers(client_id, invoice) == []
+    refused = await operator.rejections(client_id)
+    assert [(r["code"], r["source"]["event_type"]) for r in refused] == [("closed_period", "invoice.sent")]
+    rendered = Console(width=200, record=True)
+    rendered.print(reports.rejections(refused), reports.invoices(listed))
+    text = rendered.export_text()
+    assert "closed period" in text and "not booked" in text
 
 
 async def test_fjord_events_delivered_again_and_shuffled_change_nothing(operator: Operator, client_id: str) -> None:

@@ -240,6 +240,12 @@ async def closing_checks(op: Operator, story: Story, clients: dict[str, str]) ->
             balance["balance_ore"] == 0 and balance["total_debit_ore"] == balance["total_credit_ore"],
             format_nok(balance["balance_ore"]),
         )
+        refused = await op.rejections(client)
+        story.check(
+            f"{client}: the ledger refused none of the bookings",
+            refused == [],
+            "; ".join(f"{r['idempotency_key']}: {r['reason']}" for r in refused),
+        )
         recon = await op.reconciliation(client, provider)
         story.console.print(reports.reconciliation(recon))
         story.check(

@@ -416,6 +416,12 @@ def report_reconciliation(client: str, provider: str, as_json: bool = JSON) -> N
     _report(lambda op: op.reconciliation(client, provider), reports.reconciliation, as_json)
 
 
+@report_app.command("rejections")
+def report_rejections(client: str, as_json: bool = JSON) -> None:
+    """Bookings the ledger refused for the client, with the reason (nothing of them was booked)."""
+    _report(lambda op: op.rejections(client), reports.rejections, as_json)
+
+
 @report_app.command("widget")
 def report_widget(client: str, as_json: bool = JSON) -> None:
     """The invoice-financing dashboard widget, as the acting user sees it."""

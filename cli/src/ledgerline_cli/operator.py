@@ -340,6 +340,9 @@ class Operator:
             invoice_id=str(invoice_id) if invoice_id else None,
         )
 
+    async def rejections(self, client_id: str) -> list[dict[str, Any]]:
+        return await self.get(self.urls.ledger, f"/clients/{client_id}/rejections")  # type: ignore[no-any-return]
+
     async def reconciliation(self, client_id: str, provider: str) -> dict[str, Any]:
         return await self.get(
             self.urls.factoring,

@@ -45,6 +45,20 @@ def invoices(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def rejections(rows: list[dict[str, Any]]) -> Table:
+    table = Table("refused at", "booking", "source", "code", "reason", title="Bookings the ledger refused")
+    for r in rows:
+        source = r.get("source") or {}
+        table.add_row(
+            str(r["rejected_at"])[:19],
+            r["idempotency_key"],
+            " ".join(filter(None, [source.get("service"), source.get("provider"), source.get("event_type")])),
+            r["code"],
+            r["reason"],
+        )
+    return table
+
+
 def open_items(data: dict[str, Any]) -> Table:
     table = Table("customer", "invoice", "due", "original", "open", title=f"Open items as of {data['as_of']}")
     for item in data["open_items"]:
