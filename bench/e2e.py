@@ -106,6 +106,7 @@ ABC_ACCOUNTS = {
     "interest_income": AccountRef(account="8050"),
     "bank": AccountRef(account="1920"),
     "receivables": AccountRef(account="1500"),
+    "deviation": AccountRef(account="2900"),
 }
 SCRIPT = {
     "mode": "auto",

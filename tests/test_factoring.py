@@ -442,3 +442,51 @@ async def test_events_behind_a_refused_one_wait_visibly_until_the_provider_corre
 
     await eventually(both_booked, timeout=30)
     assert await operator.get(operator.urls.factoring, f"/clients/{client_id}/parked-events") == []
+
+
+async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_account_to_abc(
+    operator: Operator, client_id: str
+) -> None:
+    person, _ = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "prepared")
+    inbound, E = topics.factoring_inbound("abc-factoring"), abc.AbcEventType
+
+    async def abc_says(sequence: int, kind: abc.AbcEventType, amount: int | None = None) -> None:
+        event = abc.AbcInvoiceEvent(
+            event_id=f"{invoice}:{sequence}",
+            submission_id=invoice,
+            sequence=sequence,
+            event_type=kind,
+            amount_ore=amount,
+            occurred_on=date.today(),
+        )
+        await operator.bus.send(inbound, event, str(invoice))
+
+    await abc_says(1, E.ACCEPTED)
+    await abc_says(2, E.ADVANCE_PAID, 1_062_500)
+    await status_of(operator, client_id, invoice, "advance_paid")
+    paid = await operator.register_payment(client_id, invoice, 1_250_000)  # into the client's own bank
+    assert paid.details == {"invoice_number": "1001", "passed_on_to": "abc-factoring"}
+    notice = await operator.bus.wait_for(
+        topics.factoring_outbound("abc-factoring"),
+        lambda m: isinstance(m, abc.AbcDirectPaymentNotice) and m.submission_id == invoice,
+    )
+    assert notice.amount_ore == 1_250_000
+
+    async def described() -> dict[str, Any] | None:
+        found = await operator.invoice(client_id, invoice)
+        return found if "paid 12 500,00 to the client directly" in found["factoring_description"] else None
+
+    await eventually(described, timeout=30)
+    # ABC received the money from the client and registers it as the debtor's payment, then settles the rest.
+    await abc_says(3, E.DEBTOR_PAID, 1_250_000)
+    await abc_says(4, E.SETTLED, 187_500)
+    await status_of(operator, client_id, invoice, "settled")
+    expected = {"1920": 1_250_000, "2700": -250_000, "3000": -1_000_000}  # 1500, 2400/20001 and 2900: zero
+    assert await settled_books(operator, client_id, expected) == expected
+    deviation = await operator.account(client_id, "2900")
+    assert [m["amount_ore"] for m in deviation["movements"]] == [-1_250_000, 1_250_000]
+    assert (await operator.reconciliation(client_id, "abc-factoring"))["differences"] == []

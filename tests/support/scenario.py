@@ -18,6 +18,7 @@ ROLES = {
         "interest_income": AccountRef(account="8050"),
         "bank": AccountRef(account="1920"),
         "receivables": AccountRef(account="1500"),
+        "deviation": AccountRef(account="2900"),
     },
     "fjord-invoice-sale": {
         "intermediate": AccountRef(account="1590", party=None),
@@ -25,6 +26,7 @@ ROLES = {
         "fees": AccountRef(account="7770"),
         "bank": AccountRef(account="1920"),
         "receivables": AccountRef(account="1500"),
+        "deviation": AccountRef(account="2900"),
     },
 }
 

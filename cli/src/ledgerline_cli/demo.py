@@ -87,12 +87,13 @@ async def factoring_story(op: Operator, story: Story, suffix: str) -> str:
         "interest_income": AccountRef(account="8050"),
         "bank": AccountRef(account="1920"),
         "receivables": AccountRef(account="1500"),
+        "deviation": AccountRef(account="2900"),
     }
     await op.add_party(client, 20001, "ABC Factoring", "supplier")
     await op.map_accounts(client, "abc-factoring", mapping)
     story.note(
         "accounts mapped: intermediate 2400/20001 (ABC as a supplier), fees 7770, interest income 8050, "
-        "bank 1920, receivables 1500"
+        "bank 1920, receivables 1500, deviation 2900 (a debtor paying the client by mistake)"
     )
     refused = await op.activate(client, "abc-factoring", expect_accepted=False)
     story.check("activation refused while the old factoring is on", not refused.accepted, refused.reason)
@@ -162,6 +163,7 @@ async def recourse_story(op: Operator, story: Story, suffix: str) -> str:
             "fees": AccountRef(account="7770"),
             "bank": AccountRef(account="1920"),
             "receivables": AccountRef(account="1500"),
+            "deviation": AccountRef(account="2900"),
         },
     )
     await op.activate(client, "fjord-invoice-sale")

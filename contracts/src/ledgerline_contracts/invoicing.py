@@ -232,7 +232,9 @@ class SendInvoice(Command):
 
 
 class RegisterPayment(Command):
-    """A payment from the customer into the client's bank account (invoices not handed to a provider)."""
+    """A payment from the customer into the client's bank account. On an invoice handed to a factoring provider
+    (and not returned by recourse) it is a payment by mistake: it is passed on to the provider
+    (`DirectPaymentReceived`)."""
 
     type: Literal["invoicing.RegisterPayment"] = "invoicing.RegisterPayment"
     version: Literal[1] = 1
@@ -328,6 +330,20 @@ class InvoiceCredited(ClientMessage):
     reason: str
 
 
+class DirectPaymentReceived(ClientMessage):
+    """The debtor paid a factored invoice to the client's own bank account by mistake. The factoring gateway books
+    it against the provider's deviation account, passes it on to the provider and tells the provider."""
+
+    type: Literal["invoicing.DirectPaymentReceived"] = "invoicing.DirectPaymentReceived"
+    version: Literal[1] = 1
+    invoice_id: UUID
+    invoice_number: str
+    payment_id: UUID
+    amount_ore: PositiveOre
+    paid_on: date
+    provider: Slug
+
+
 INVOICING_COMMANDS = Catalogue(
     "invoicing.commands",
     [
@@ -357,5 +373,6 @@ INVOICING_EVENTS = Catalogue(
         FactoringIntegrationDeactivated,
         InvoiceDelivery,
         InvoiceCredited,
+        DirectPaymentReceived,
     ],
 )

@@ -14,10 +14,10 @@ from factoring_gateway.domain import lifecycle
 from factoring_gateway.domain.lifecycle import Case, Impossible, NotYet, Step
 from factoring_gateway.domain.mapping import AccountRole, KnownLedger, problems
 from factoring_gateway.domain.providers import ADAPTERS
-from factoring_gateway.domain.providers.base import Translation
+from factoring_gateway.domain.providers.base import Translation, direct_payment_vouchers
 from factoring_gateway.domain.reconciliation import LedgerBalance, reconcile
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import FactoringStatus
+from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatus
 from ledgerline_contracts.providers import abc_factoring as abc
 from ledgerline_contracts.providers import fjord_invoice_sale as fjord
 
@@ -28,6 +28,7 @@ ACCOUNTS = {
     "interest_income": AccountRef(account="8050"),
     "bank": AccountRef(account="1920"),
     "receivables": AccountRef(account="1500"),
+    "deviation": AccountRef(account="2900"),
     "holdback": AccountRef(account="1590"),
 }
 DAY = date(2026, 11, 23)
@@ -380,3 +381,28 @@ def test_permutations_of_a_short_life_all_converge() -> None:
         for order in itertools.permutations(range(4))
     }
     assert len(outcomes) == 1
+
+
+def test_a_direct_payment_goes_through_the_deviation_account_and_is_passed_on() -> None:
+    payment = DirectPaymentReceived(
+        client_id="c1",
+        invoice_id=uuid.uuid4(),
+        invoice_number="1001",
+        payment_id=uuid.uuid4(),
+        amount_ore=1_250_000,
+        paid_on=DAY,
+        provider="abc-factoring",
+    )
+    vouchers = direct_payment_vouchers("abc-factoring", "ABC Factoring", payment, ACCOUNTS)
+    assert [v.idempotency_key for v in vouchers] == [
+        f"abc-factoring:direct-payment:{payment.payment_id}",
+        f"abc-factoring:direct-payment:{payment.payment_id}:passed-on",
+    ]
+    assert [[(line.account, line.signed_ore) for line in v.lines] for v in vouchers] == [
+        [("1920", 1_250_000), ("2900", -1_250_000)],
+        [("2900", 1_250_000), ("1920", -1_250_000)],
+    ]
+    assert all(line.open_item == "1001" for v in vouchers for line in v.lines if line.account == "2900")
+    notices = [ADAPTERS[slug].direct_payment(payment) for slug in ("abc-factoring", "fjord-invoice-sale")]
+    assert isinstance(notices[0], abc.AbcDirectPaymentNotice) and notices[0].amount_ore == 1_250_000
+    assert isinstance(notices[1], fjord.DirectPaymentNotice) and notices[1].amount == "12500.00"

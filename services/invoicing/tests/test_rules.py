@@ -250,15 +250,22 @@ def test_older_status_updates_never_overwrite_newer_ones() -> None:
     assert invoice.factoring_status is FactoringStatus.ACCEPTED
 
 
-def test_payments_on_factored_invoices_are_the_providers_to_book() -> None:
+def test_a_payment_on_a_factored_invoice_is_passed_on_to_the_provider() -> None:
     invoice = draft()
     rules.send(active_client(), invoice, "ABC Factoring", True)
-    with pytest.raises(Refused, match="debtor pays the provider"):
-        rules.check_payment(invoice, 100)
+    assert rules.check_payment(invoice, 100)
+    with pytest.raises(Refused, match="exceeds"):
+        rules.check_payment(invoice, invoice.gross_ore + 1)
+
+
+def test_a_payment_on_an_invoice_sent_by_email_is_the_clients() -> None:
+    invoice = draft()
+    rules.send(active_client(), invoice, "email", False)
+    assert not rules.check_payment(invoice, 100)
 
 
 def test_an_invoice_returned_by_recourse_is_the_clients_to_collect_again() -> None:
     invoice = draft()
     rules.send(active_client(), invoice, "ABC Factoring", True)
     assert rules.apply_status(invoice, FactoringStatus.RETURNED, "Returned to the client (recourse)", 5)
-    rules.check_payment(invoice, invoice.gross_ore)
+    assert not rules.check_payment(invoice, invoice.gross_ore)

@@ -92,6 +92,18 @@ class AbcCreditNote(Message):
     reason: str
 
 
+class AbcDirectPaymentNotice(Message):
+    """The debtor paid this invoice to the client by mistake; the client passes `amount_ore` on to ABC, which then
+    registers it as the debtor's payment (debtor.paid)."""
+
+    type: Literal["abc.DirectPaymentNotice"] = "abc.DirectPaymentNotice"
+    version: Literal[1] = 1
+    submission_id: UUID
+    payment_id: UUID
+    amount_ore: PositiveOre
+    paid_on: date
+
+
 # --- ABC writes (factoring.abc-factoring.inbound.v1) --------------------------------------------------------------
 class AbcEventType(StrEnum):
     ACCEPTED = "invoice.accepted"
@@ -128,6 +140,7 @@ class AbcInvoiceEvent(Message):
 
 
 OUTBOUND = Catalogue(
-    "abc-factoring outbound", [AbcClientOnboarding, AbcClientOffboarding, AbcInvoiceSubmission, AbcCreditNote]
+    "abc-factoring outbound",
+    [AbcClientOnboarding, AbcClientOffboarding, AbcInvoiceSubmission, AbcCreditNote, AbcDirectPaymentNotice],
 )
 INBOUND = Catalogue("abc-factoring inbound", [AbcInvoiceEvent])

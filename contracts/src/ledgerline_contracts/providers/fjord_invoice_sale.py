@@ -105,6 +105,17 @@ class CreditNoteNotice(FjordMessage):
     amount: Amount
 
 
+class DirectPaymentNotice(FjordMessage):
+    """The buyer paid a sold invoice to the seller by mistake; the seller passes `amount` on to Fjord."""
+
+    type: Literal["fjord.DirectPaymentNotice"] = Field("fjord.DirectPaymentNotice", alias="messageType")
+    version: Literal[1] = Field(1, alias="schemaVersion")
+    offer_ref: UUID
+    payment_ref: UUID
+    amount: Amount
+    paid_on: date
+
+
 # --- Fjord writes (factoring.fjord-invoice-sale.inbound.v1) -------------------------------------------------------
 class Decision(StrEnum):
     APPROVED = "APPROVED"
@@ -173,7 +184,7 @@ class RecourseNotice(FjordMessage):
 
 OUTBOUND = Catalogue(
     "fjord-invoice-sale outbound",
-    [SellerOnboarding, SellerOffboarding, SaleOffer, CreditNoteNotice],
+    [SellerOnboarding, SellerOffboarding, SaleOffer, CreditNoteNotice, DirectPaymentNotice],
     type_field="messageType",
     version_field="schemaVersion",
 )

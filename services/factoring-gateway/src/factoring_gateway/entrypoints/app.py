@@ -39,7 +39,7 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
                 INVOICING_EVENTS,
                 invoicing.INVOICING_EVENTS,
                 handlers.handle_invoicing_events,
-                "Activation requests, deliveries and credit notes from invoicing.",
+                "Activation requests, deliveries, credit notes and direct payments from invoicing.",
                 wants=frozenset(
                     m.type_name()
                     for m in (
@@ -47,6 +47,7 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
                         invoicing.FactoringIntegrationDeactivated,
                         invoicing.InvoiceDelivery,
                         invoicing.InvoiceCredited,
+                        invoicing.DirectPaymentReceived,
                     )
                 ),
             )

@@ -22,6 +22,7 @@ from ledgerline_contracts.factoring import (
     SetAccountMapping,
 )
 from ledgerline_contracts.invoicing import (
+    DirectPaymentReceived,
     FactoringActivationRequested,
     FactoringIntegrationDeactivated,
     FactoringStatus,
@@ -29,6 +30,7 @@ from ledgerline_contracts.invoicing import (
     InvoiceDelivery,
 )
 from ledgerline_contracts.messages import UndecodableMessage
+from ledgerline_contracts.money import format_nok
 from ledgerline_contracts.operations import DeadLetter
 from servicekit import metrics
 from servicekit.commands import answer
@@ -40,7 +42,7 @@ from ..adapters.repository import GatewayRepository, Origin, Parked
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
 from ..domain.providers import ADAPTERS, ProviderAdapter
-from ..domain.providers.base import ClientInfo, Translation
+from ..domain.providers.base import ClientInfo, Translation, direct_payment_vouchers
 
 SERVICE = "factoring-gateway"
 INVOICING_EVENTS, COMMANDS = "factoring-gateway", "factoring-gateway.commands"
@@ -84,7 +86,35 @@ class GatewayHandlers:
                             adapter.credit_note(event),
                             key=str(event.invoice_id),
                         )
+                    case DirectPaymentReceived():
+                        await self._direct_payment(uow, repo, event)
             await repo.save_cases(new_cases, new=True)
+
+    async def _direct_payment(self, uow: UnitOfWork, repo: GatewayRepository, payment: DirectPaymentReceived) -> None:
+        """Books a debtor's payment to the client against the deviation account, passes it on, tells the provider.
+
+        Invoicing has taken the payment already, so what cannot be booked here is not refused quietly: it fails
+        with the reason and ends in this consumer's dead letters, to be replayed once the mapping is fixed."""
+        adapter = self._adapters.get(payment.provider)
+        case = (await repo.cases([payment.invoice_id])).get(payment.invoice_id)
+        if adapter is None or case is None or case.provider != payment.provider:
+            raise Impossible(f"invoice {payment.invoice_number} was not handed to {payment.provider}")
+        accounts = await repo.mapping(payment.client_id, adapter.slug)
+        if accounts is None or "deviation" not in accounts:
+            raise Impossible(
+                f"client {payment.client_id} has no deviation account mapped for {adapter.display_name}: the direct "
+                f"payment on invoice {payment.invoice_number} cannot be booked"
+            )
+        for voucher in direct_payment_vouchers(adapter.slug, adapter.display_name, payment, accounts):
+            uow.publish(topics.LEDGER_COMMANDS, voucher, key=payment.client_id)
+        uow.publish(
+            topics.factoring_outbound(adapter.slug), adapter.direct_payment(payment), key=str(payment.invoice_id)
+        )
+        amount = format_nok(payment.amount_ore)
+        description = f"Debtor paid {amount} to the client directly; passed on to {adapter.display_name}"
+        if lifecycle.set_status(case, None, description):
+            self._publish_status(uow, case, None)
+            await repo.save_cases([case])
 
     async def _activate(self, uow: UnitOfWork, repo: GatewayRepository, event: FactoringActivationRequested) -> None:
         adapter = self._adapters.get(event.provider)

@@ -207,16 +207,15 @@ def send(client: Client, invoice: Invoice, method: str, via_factoring: bool) -> 
             invoice.legacy_transfer = "unsent"
 
 
-def check_payment(invoice: Invoice, amount: int) -> None:
+def check_payment(invoice: Invoice, amount: int) -> bool:
+    """Whether the payment is the provider's to collect: a debtor who paid a factored invoice to the client did so
+    by mistake, and the money is passed on (the provider's own events then close the receivable). An invoice the
+    provider returned by recourse is the client's to collect again."""
     if invoice.state is not InvoiceState.SENT:
         raise Refused("only a sent invoice can be paid")
-    if invoice.factoring_provider is not None and invoice.factoring_status is not FactoringStatus.RETURNED:
-        raise Refused(
-            f"invoice {invoice.number} was handed to {invoice.factoring_provider}: the debtor pays the "
-            "provider, whose events book the payment"
-        )
     if amount > invoice.outstanding_ore:
         raise Refused(f"payment of {amount} øre exceeds the {invoice.outstanding_ore} øre outstanding")
+    return invoice.factoring_provider is not None and invoice.factoring_status is not FactoringStatus.RETURNED
 
 
 def check_credit(invoice: Invoice, amount: int | None) -> int:

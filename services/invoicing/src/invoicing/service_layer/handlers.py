@@ -22,6 +22,7 @@ from ledgerline_contracts.invoicing import (
     CreateInvoiceDraft,
     CreateRole,
     DeactivateFactoringIntegration,
+    DirectPaymentReceived,
     ExcludeCustomerFromFactoring,
     FactoringActivationRequested,
     FactoringIntegrationDeactivated,
@@ -413,9 +414,24 @@ class InvoicingHandlers:
         payment_id = command.payment_id or command.message_id
         async with _once(ctx.uow, "invoicing.payments", payment_id) as first:
             if first:
-                rules.check_payment(invoice, command.amount_ore)
+                providers = rules.check_payment(invoice, command.amount_ore)
         if not first:
             return {"invoice_number": invoice.number, "already_registered": True}
+        if providers:
+            assert invoice.number is not None and invoice.factoring_provider is not None
+            ctx.publish(
+                DirectPaymentReceived(
+                    client_id=client.client_id,
+                    correlation_id=str(invoice.invoice_id),
+                    invoice_id=invoice.invoice_id,
+                    invoice_number=invoice.number,
+                    payment_id=payment_id,
+                    amount_ore=command.amount_ore,
+                    paid_on=command.paid_on,
+                    provider=invoice.factoring_provider,
+                )
+            )
+            return {"invoice_number": invoice.number, "passed_on_to": invoice.factoring_provider}
         invoice.paid_ore += command.amount_ore
         await ctx.repo.save_invoice(client.client_id, invoice)
         ctx.uow.publish(

@@ -13,6 +13,9 @@ carries the invoice number, so the account's balance per invoice is zero once se
 | invoice.settled a < 0     | intermediate |a|             | bank |a|                      |
 | invoice.recourse a        | intermediate a (advance back)| bank a                        |
 | accepted, rejected, delivered, reminded, credited, reopened: status only, no posting |
+
+A debtor paying the client directly (not an ABC event; see base.direct_payment_vouchers): bank / deviation, then
+deviation / bank as it is passed on to ABC, which then sends debtor.paid.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import CustomerKind, FactoringStatus, InvoiceCredited, InvoiceDelivery
+from ledgerline_contracts.invoicing import (
+    CustomerKind,
+    DirectPaymentReceived,
+    FactoringStatus,
+    InvoiceCredited,
+    InvoiceDelivery,
+)
 from ledgerline_contracts.ledger import PostVoucher, Side
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import format_nok
@@ -29,7 +38,7 @@ from ledgerline_contracts.providers import abc_factoring as abc
 
 from ..lifecycle import Case, Impossible, Step
 from ..mapping import AccountRole
-from .base import ClientInfo, Effect, Translation, leg, voucher
+from .base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
 
 _STEPS = {
     abc.AbcEventType.ACCEPTED: Step.ACCEPTED,
@@ -68,6 +77,7 @@ class AbcFactoring:
         abc.AbcClientOffboarding,
         abc.AbcInvoiceSubmission,
         abc.AbcCreditNote,
+        abc.AbcDirectPaymentNotice,
     ]
     inbound = abc.INBOUND
     roles = [
@@ -76,6 +86,7 @@ class AbcFactoring:
         AccountRole("interest_income", "interest income from interest notes"),
         AccountRole("bank", "the bank account ABC pays advances and settlements into"),
         AccountRole("receivables", "accounts receivable, the customers' control account"),
+        DEVIATION,
     ]
 
     def onboarding(self, client: ClientInfo, accounts: Mapping[str, AccountRef]) -> Message:
@@ -126,6 +137,14 @@ class AbcFactoring:
             credit_note_id=credit.credit_note_id,
             amount_ore=credit.amount_ore,
             reason=credit.reason,
+        )
+
+    def direct_payment(self, payment: DirectPaymentReceived) -> Message:
+        return abc.AbcDirectPaymentNotice(
+            submission_id=payment.invoice_id,
+            payment_id=payment.payment_id,
+            amount_ore=payment.amount_ore,
+            paid_on=payment.paid_on,
         )
 
     def translate(self, message: Message) -> Translation:

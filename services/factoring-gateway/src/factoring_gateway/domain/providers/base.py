@@ -13,7 +13,7 @@ from typing import Protocol
 from uuid import UUID
 
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import FactoringStatus, InvoiceCredited, InvoiceDelivery
+from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatus, InvoiceCredited, InvoiceDelivery
 from ledgerline_contracts.ledger import BookingSource, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Catalogue, Message
 
@@ -66,6 +66,10 @@ class ProviderAdapter(Protocol):
     def delivery(self, invoice: InvoiceDelivery) -> Message: ...
 
     def credit_note(self, credit: InvoiceCredited) -> Message: ...
+
+    def direct_payment(self, payment: DirectPaymentReceived) -> Message:
+        """Tells the provider the debtor paid the client by mistake and the amount is passed on."""
+        ...
 
     def translate(self, message: Message) -> Translation:
         """Raises lifecycle.Impossible for a message that makes no sense whatever else arrives."""
@@ -123,3 +127,42 @@ def voucher(
             invoice_id=invoice_id,
         ),
     )
+
+
+DEVIATION = AccountRole("deviation", "money a debtor paid the client by mistake, until it is passed on to the provider")
+"""Every provider's adapter declares it: debtors pay the client directly whatever the provider's model."""
+
+
+def direct_payment_vouchers(
+    slug: str, display_name: str, payment: DirectPaymentReceived, accounts: Mapping[str, AccountRef]
+) -> list[PostVoucher]:
+    """The debtor's payment into the client's bank against the deviation account, and its passing on to the
+    provider out of the bank: the deviation account is back at zero, and the provider's own event (e.g. ABC's
+    debtor.paid) then closes the receivable as if the debtor had paid the provider."""
+    bank, deviation, item = accounts["bank"], accounts["deviation"], payment.invoice_number
+    key = f"direct-payment:{payment.payment_id}"
+    steps = [
+        (
+            "direct_payment.received",
+            key,
+            f"Invoice {item}: debtor paid the client directly",
+            [leg(bank, Side.DEBIT, payment.amount_ore), leg(deviation, Side.CREDIT, payment.amount_ore, item)],
+        ),
+        (
+            "direct_payment.passed_on",
+            f"{key}:passed-on",
+            f"Invoice {item}: direct payment passed on to {display_name}",
+            [leg(deviation, Side.DEBIT, payment.amount_ore, item), leg(bank, Side.CREDIT, payment.amount_ore)],
+        ),
+    ]
+    return [
+        voucher(
+            slug,
+            Translation(key=step_key, event_type=event_type, effects=(), occurred_on=payment.paid_on),
+            payment.client_id,
+            payment.invoice_id,
+            text,
+            lines,
+        )
+        for event_type, step_key, text, lines in steps
+    ]

@@ -14,6 +14,8 @@ back until the buyer pays; intermediate and holdback lines carry the invoice num
 |   RECOURSE_NETTING −a            | intermediate a                  |                                      |
 | RecourseNotice a ≤ p             | receivables/customer a (reopen) | intermediate a                       |
 | DECLINED, BuyerPayment: status only, no posting (the receivable is Fjord's once sold)                |
+| a buyer paying the seller directly (not a Fjord message; base.direct_payment_vouchers): bank / deviation, |
+|   then deviation / bank as it is passed on to Fjord                                                     |
 
 Amounts arrive as decimal strings in NOK and become whole øre; a fraction of an øre is refused.
 """
@@ -24,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import CustomerKind, FactoringStatus, InvoiceCredited, InvoiceDelivery
+from ledgerline_contracts.invoicing import (
+    CustomerKind,
+    DirectPaymentReceived,
+    FactoringStatus,
+    InvoiceCredited,
+    InvoiceDelivery,
+)
 from ledgerline_contracts.ledger import MAX_VOUCHER_LINES, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import decimal_from_ore, format_nok, ore_from_decimal
@@ -32,7 +40,7 @@ from ledgerline_contracts.providers import fjord_invoice_sale as fjord
 
 from ..lifecycle import Case, Impossible, Step
 from ..mapping import AccountRole
-from .base import ClientInfo, Effect, Translation, leg, voucher
+from .base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
 
 _LINE_STEPS = {
     fjord.RemittanceLineType.PURCHASE_PRICE: (Step.PAYOUT, 1),
@@ -61,6 +69,7 @@ class FjordInvoiceSale:
         fjord.SellerOffboarding,
         fjord.SaleOffer,
         fjord.CreditNoteNotice,
+        fjord.DirectPaymentNotice,
     ]
     inbound = fjord.INBOUND
     roles = [
@@ -69,6 +78,7 @@ class FjordInvoiceSale:
         AccountRole("fees", "factoring costs and fees deducted in remittances"),
         AccountRole("bank", "the bank account remittances are paid into"),
         AccountRole("receivables", "accounts receivable, the customers' control account"),
+        DEVIATION,
     ]
 
     def onboarding(self, client: ClientInfo, accounts: Mapping[str, AccountRef]) -> Message:
@@ -119,6 +129,14 @@ class FjordInvoiceSale:
             offer_ref=credit.invoice_id,
             credit_note_ref=credit.credit_note_id,
             amount=str(decimal_from_ore(credit.amount_ore)),
+        )
+
+    def direct_payment(self, payment: DirectPaymentReceived) -> Message:
+        return fjord.DirectPaymentNotice(
+            offer_ref=payment.invoice_id,
+            payment_ref=payment.payment_id,
+            amount=str(decimal_from_ore(payment.amount_ore)),
+            paid_on=payment.paid_on,
         )
 
     def translate(self, message: Message) -> Translation:
