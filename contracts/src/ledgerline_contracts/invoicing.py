@@ -243,8 +243,8 @@ class RegisterPayment(Command):
     amount_ore: PositiveOre
     paid_on: date
     payment_id: UUID | None = None
-    """The payment's own id (e.g. the bank transaction's): a payment sent again with the same id, even as a new
-    message, is registered once. Without it, the message id is the payment's id."""
+    """The payment's own id (e.g. the bank transaction's): the same id for the same invoice, even in a new message,
+    is registered once (one transaction may pay several invoices). Without it, the message id is the payment's id."""
 
 
 class IssueCreditNote(Command):

@@ -166,6 +166,9 @@ def test_fjord_books_a_purchase_below_face_value_as_cost_and_closes_the_receivab
     vouchers = run(FJORD, c, FJORD.translate(decision))
     assert balances(vouchers) == {"1500": -1_250_000, "2400": 1_200_000, "7770": 50_000}
     assert FJORD.expected_balances(c) == {"intermediate": 1_200_000, "holdback": 0}
+    back = fjord.RecourseNotice(offer_ref=c.invoice_id, amount="12000.00", returned_on=DAY, reason="unpaid")
+    vouchers += run(FJORD, c, FJORD.translate(back))
+    assert balances(vouchers) == {}  # the whole claim is the client's again, and the discount is undone
 
 
 def test_anything_before_the_decision_waits() -> None:
@@ -395,8 +398,8 @@ def test_a_direct_payment_goes_through_the_deviation_account_and_is_passed_on() 
     )
     vouchers = direct_payment_vouchers("abc-factoring", "ABC Factoring", payment, ACCOUNTS)
     assert [v.idempotency_key for v in vouchers] == [
-        f"abc-factoring:direct-payment:{payment.payment_id}",
-        f"abc-factoring:direct-payment:{payment.payment_id}:passed-on",
+        f"abc-factoring:direct-payment:{payment.invoice_id}:{payment.payment_id}",
+        f"abc-factoring:direct-payment:{payment.invoice_id}:{payment.payment_id}:passed-on",
     ]
     assert [[(line.account, line.signed_ore) for line in v.lines] for v in vouchers] == [
         [("1920", 1_250_000), ("2900", -1_250_000)],

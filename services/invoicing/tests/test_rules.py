@@ -250,12 +250,26 @@ def test_older_status_updates_never_overwrite_newer_ones() -> None:
     assert invoice.factoring_status is FactoringStatus.ACCEPTED
 
 
-def test_a_payment_on_a_factored_invoice_is_passed_on_to_the_provider() -> None:
+def test_a_payment_on_a_factored_invoice_is_passed_on_to_the_provider_that_holds_it() -> None:
     invoice = draft()
     rules.send(active_client(), invoice, "ABC Factoring", True)
+    with pytest.raises(Refused, match="awaits abc-factoring's decision"):
+        rules.check_payment(invoice, 100)
+    rules.apply_status(invoice, FactoringStatus.ADVANCE_PAID, "Advance paid", 3)
     assert rules.check_payment(invoice, 100)
-    with pytest.raises(Refused, match="exceeds"):
-        rules.check_payment(invoice, invoice.gross_ore + 1)
+    invoice.passed_on_ore = 1_000_000  # an earlier mistaken payment, passed on already
+    with pytest.raises(Refused, match="exceeds the 250000 øre the debtor still owes abc-factoring"):
+        rules.check_payment(invoice, 250_001)
+    rules.apply_status(invoice, FactoringStatus.PAID, "Debtor paid", 4)
+    with pytest.raises(Refused, match="the debtor paid twice"):
+        rules.check_payment(invoice, 100)
+
+
+def test_a_payment_on_an_invoice_the_provider_rejected_is_the_clients() -> None:
+    invoice = draft()
+    rules.send(active_client(), invoice, "ABC Factoring", True)
+    rules.apply_status(invoice, FactoringStatus.REJECTED, "Rejected by ABC Factoring", 2)
+    assert not rules.check_payment(invoice, invoice.gross_ore)
 
 
 def test_a_payment_on_an_invoice_sent_by_email_is_the_clients() -> None:

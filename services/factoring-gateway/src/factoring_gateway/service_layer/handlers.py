@@ -99,6 +99,11 @@ class GatewayHandlers:
         case = (await repo.cases([payment.invoice_id])).get(payment.invoice_id)
         if adapter is None or case is None or case.provider != payment.provider:
             raise Impossible(f"invoice {payment.invoice_number} was not handed to {payment.provider}")
+        if case.decision not in ("accepted", "purchased") or case.returned:
+            raise Impossible(
+                f"{payment.provider} does not hold invoice {payment.invoice_number} ({case.status.value}): a payment "
+                "on it is the client's own"
+            )
         accounts = await repo.mapping(payment.client_id, adapter.slug)
         if accounts is None or "deviation" not in accounts:
             raise Impossible(

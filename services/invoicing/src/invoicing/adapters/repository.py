@@ -76,6 +76,7 @@ def _invoice(row: asyncpg.Record) -> Invoice:
         legacy_transfer=row["legacy_transfer"],
         paid_ore=row["paid_ore"],
         credited_ore=row["credited_ore"],
+        passed_on_ore=row["passed_on_ore"],
     )
 
 
@@ -83,14 +84,14 @@ _UPSERT_INVOICE = (
     "INSERT INTO invoices (invoice_id, client_id, number, customer_number, origin, invoice_date, due_date, "
     "lines, net_ore, vat_ore, gross_ore, state, delivery_method, factoring_provider, factoring_status, "
     "factoring_description, status_sequence, reminders, debt_collection, legacy_transfer, paid_ore, "
-    "credited_ore, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-    "$17, $18, $19, $20, $21, $22, CASE WHEN $12 = 'sent' THEN now() END) "
+    "credited_ore, passed_on_ore, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+    "$15, $16, $17, $18, $19, $20, $21, $22, $23, CASE WHEN $12 = 'sent' THEN now() END) "
     "ON CONFLICT (invoice_id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, "
     "delivery_method = EXCLUDED.delivery_method, factoring_provider = EXCLUDED.factoring_provider, "
     "factoring_status = EXCLUDED.factoring_status, factoring_description = EXCLUDED.factoring_description, "
     "status_sequence = EXCLUDED.status_sequence, reminders = EXCLUDED.reminders, "
     "debt_collection = EXCLUDED.debt_collection, legacy_transfer = EXCLUDED.legacy_transfer, "
-    "paid_ore = EXCLUDED.paid_ore, credited_ore = EXCLUDED.credited_ore, "
+    "paid_ore = EXCLUDED.paid_ore, credited_ore = EXCLUDED.credited_ore, passed_on_ore = EXCLUDED.passed_on_ore, "
     "sent_at = COALESCE(invoices.sent_at, EXCLUDED.sent_at)"
 )
 
@@ -119,6 +120,7 @@ def _invoice_row(client_id: str, invoice: Invoice) -> tuple[object, ...]:
         invoice.legacy_transfer,
         invoice.paid_ore,
         invoice.credited_ore,
+        invoice.passed_on_ore,
     )
 
 

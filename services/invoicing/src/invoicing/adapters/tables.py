@@ -77,6 +77,7 @@ invoices = Table(
     Column("legacy_transfer", Text, nullable=True),
     Column("paid_ore", BigInteger, nullable=False, server_default="0"),
     Column("credited_ore", BigInteger, nullable=False, server_default="0"),
+    Column("passed_on_ore", BigInteger, nullable=False, server_default="0"),
     Column("sent_at", DateTime(timezone=True), nullable=True),
 )
 Index(

@@ -148,6 +148,7 @@ class Invoice:
     legacy_transfer: str | None = None
     paid_ore: int = 0
     credited_ore: int = 0
+    passed_on_ore: int = 0  # paid to the client by mistake and passed on to the factoring provider
 
     @property
     def outstanding_ore(self) -> int:

@@ -80,7 +80,7 @@ def payment(client: Client, invoice: Invoice, amount: int, paid_on: date, paymen
         reply=False,
         client_id=client.client_id,
         correlation_id=str(invoice.invoice_id),
-        idempotency_key=f"payment:{payment_id}",
+        idempotency_key=f"payment:{invoice.invoice_id}:{payment_id}",
         series="BANK",
         voucher_date=paid_on,
         text=f"Payment of invoice {invoice.number}",

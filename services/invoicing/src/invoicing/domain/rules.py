@@ -207,15 +207,33 @@ def send(client: Client, invoice: Invoice, method: str, via_factoring: bool) -> 
             invoice.legacy_transfer = "unsent"
 
 
+_THE_CLIENTS_AGAIN = {FactoringStatus.REJECTED, FactoringStatus.DELIVERY_REFUSED, FactoringStatus.RETURNED}
+_UNDECIDED = {FactoringStatus.PREPARING, FactoringStatus.PREPARED}
+_PROVIDER_PAID = {FactoringStatus.PAID, FactoringStatus.SETTLED, FactoringStatus.CREDITED}
+
+
 def check_payment(invoice: Invoice, amount: int) -> bool:
     """Whether the payment is the provider's to collect: a debtor who paid a factored invoice to the client did so
     by mistake, and the money is passed on (the provider's own events then close the receivable). An invoice the
-    provider returned by recourse is the client's to collect again."""
+    provider rejected, never received or returned by recourse is the client's to collect."""
     if invoice.state is not InvoiceState.SENT:
         raise Refused("only a sent invoice can be paid")
-    if amount > invoice.outstanding_ore:
-        raise Refused(f"payment of {amount} øre exceeds the {invoice.outstanding_ore} øre outstanding")
-    return invoice.factoring_provider is not None and invoice.factoring_status is not FactoringStatus.RETURNED
+    provider = invoice.factoring_provider
+    if provider is None or invoice.factoring_status in _THE_CLIENTS_AGAIN:
+        if amount > invoice.outstanding_ore:
+            raise Refused(f"payment of {amount} øre exceeds the {invoice.outstanding_ore} øre outstanding")
+        return False
+    if invoice.factoring_status in _UNDECIDED:
+        raise Refused(
+            f"invoice {invoice.number} awaits {provider}'s decision: register the payment once {provider} has "
+            "accepted or rejected it"
+        )
+    if invoice.factoring_status in _PROVIDER_PAID:
+        raise Refused(f"invoice {invoice.number} is already paid at {provider}: the debtor paid twice")
+    owed = invoice.gross_ore - invoice.credited_ore - invoice.passed_on_ore
+    if amount > owed:
+        raise Refused(f"payment of {amount} øre exceeds the {owed} øre the debtor still owes {provider}")
+    return True
 
 
 def check_credit(invoice: Invoice, amount: int | None) -> int:

@@ -412,13 +412,16 @@ class InvoicingHandlers:
         rules.require_user(client, command.acting_user)
         invoice = await ctx.invoice(client, command)
         payment_id = command.payment_id or command.message_id
-        async with _once(ctx.uow, "invoicing.payments", payment_id) as first:
+        # One bank transaction may pay several invoices: the payment id is unique per invoice, not overall.
+        async with _once(ctx.uow, "invoicing.payments", f"{invoice.invoice_id}:{payment_id}") as first:
             if first:
                 providers = rules.check_payment(invoice, command.amount_ore)
         if not first:
             return {"invoice_number": invoice.number, "already_registered": True}
         if providers:
             assert invoice.number is not None and invoice.factoring_provider is not None
+            invoice.passed_on_ore += command.amount_ore
+            await ctx.repo.save_invoice(client.client_id, invoice)
             ctx.publish(
                 DirectPaymentReceived(
                     client_id=client.client_id,
@@ -445,7 +448,7 @@ class InvoicingHandlers:
         client = await ctx.client(command.client_id)
         rules.require_user(client, command.acting_user)
         invoice = await ctx.invoice(client, command)
-        async with _once(ctx.uow, "invoicing.credit-notes", command.credit_note_id) as first:
+        async with _once(ctx.uow, "invoicing.credit-notes", str(command.credit_note_id)) as first:
             if first:
                 amount = rules.check_credit(invoice, command.amount_ore)
         if not first:
@@ -543,15 +546,15 @@ __all__ = ["InvoiceState", "InvoicingHandlers"]
 
 
 @asynccontextmanager
-async def _once(uow: UnitOfWork, business: str, key: UUID) -> AsyncIterator[bool]:
+async def _once(uow: UnitOfWork, business: str, key: str) -> AsyncIterator[bool]:
     """Whether a business id (a credit note's, a payment's) is new, claimed in this transaction like a message id.
 
     A resent command with a new message id but the same business id then changes nothing. A refusal inside the
     block releases the id again, so a corrected command with the same id is not taken for a repeat.
     """
-    first = bool(await uow.claim(business, [str(key)]))
+    first = bool(await uow.claim(business, [key]))
     try:
         yield first
     except Refused:
-        await uow.release(business, [str(key)])
+        await uow.release(business, [key])
         raise

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 INVOICE_COLUMNS = (
     "invoice_id, number, customer_number, origin, invoice_date, due_date, net_ore, vat_ore, gross_ore, state, "
     "delivery_method, factoring_provider, factoring_status, factoring_description, reminders, debt_collection, "
-    "legacy_transfer, paid_ore, credited_ore, gross_ore - paid_ore - credited_ore AS outstanding_ore, sent_at, "
+    "legacy_transfer, paid_ore, credited_ore, passed_on_ore, gross_ore - paid_ore - credited_ore AS outstanding_ore, "
+    "sent_at, "
     # Bookings of this invoice the ledger refused (rare: an empty list almost always).
     "COALESCE((SELECT json_agg(json_build_object('event_type', p.event_type, 'code', p.code, 'reason', p.reason, "
     "'rejected_at', p.rejected_at) ORDER BY p.rejected_at) FROM booking_problems p "

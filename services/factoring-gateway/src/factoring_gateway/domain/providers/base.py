@@ -140,7 +140,7 @@ def direct_payment_vouchers(
     provider out of the bank: the deviation account is back at zero, and the provider's own event (e.g. ABC's
     debtor.paid) then closes the receivable as if the debtor had paid the provider."""
     bank, deviation, item = accounts["bank"], accounts["deviation"], payment.invoice_number
-    key = f"direct-payment:{payment.payment_id}"
+    key = f"direct-payment:{payment.invoice_id}:{payment.payment_id}"
     steps = [
         (
             "direct_payment.received",

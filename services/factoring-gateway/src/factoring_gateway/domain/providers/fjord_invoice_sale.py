@@ -12,7 +12,7 @@ back until the buyer pays; intermediate and holdback lines carry the invoice num
 |   HOLDBACK −a                    | holdback a                      |                                      |
 |   HOLDBACK_RELEASE a             |                                 | holdback a                           |
 |   RECOURSE_NETTING −a            | intermediate a                  |                                      |
-| RecourseNotice a ≤ p             | receivables/customer a (reopen) | intermediate a                       |
+| RecourseNotice a ≤ p             | receivables/customer a·gross/p  | intermediate a; fees a·gross/p − a   |
 | DECLINED, BuyerPayment: status only, no posting (the receivable is Fjord's once sold)                |
 | a buyer paying the seller directly (not a Fjord message; base.direct_payment_vouchers): bank / deviation, |
 |   then deviation / bank as it is passed on to Fjord                                                     |
@@ -249,10 +249,16 @@ class FjordInvoiceSale:
         if translation.event_type == "recourse":
             (effect,) = translation.effects
             a, item = effect.amount_ore, first.invoice_number
+            # The claim comes back in the proportion of the price repaid, so the discount booked as cost at
+            # purchase is reversed with it (all of it when all of the price is repaid).
+            price = first.purchase_price_ore
+            reopened = (a * first.gross_ore + price // 2) // price if price else a
             lines = [
-                leg(receivable, Side.DEBIT, a, item, party=first.customer_number),
+                leg(receivable, Side.DEBIT, reopened, item, party=first.customer_number),
                 leg(intermediate, Side.CREDIT, a, item),
             ]
+            if reopened > a:
+                lines.append(leg(accounts["fees"], Side.CREDIT, reopened - a))
             return [
                 voucher(
                     self.slug,
