@@ -36,6 +36,26 @@ async def status_of(op: Operator, client: str, invoice: uuid.UUID, wanted: str, 
     return await eventually(reached, timeout=timeout)  # type: ignore[no-any-return]
 
 
+async def abc_says(
+    op: Operator,
+    invoice: uuid.UUID,
+    sequence: int,
+    kind: abc.AbcEventType,
+    amount: int | None = None,
+    event_id: str | None = None,
+) -> None:
+    """ABC Factoring's event for an invoice, as its simulator in manual mode leaves to the test."""
+    event = abc.AbcInvoiceEvent(
+        event_id=f"{invoice}:{event_id or sequence}",
+        submission_id=invoice,
+        sequence=sequence,
+        event_type=kind,
+        amount_ore=amount,
+        occurred_on=date.today(),
+    )
+    await op.bus.send(topics.factoring_inbound("abc-factoring"), event, str(invoice))
+
+
 def balances(trial: dict[str, Any]) -> dict[str, int]:
     return {a["account"]: a["balance_ore"] for a in trial["accounts"] if a["balance_ore"]}
 
@@ -400,27 +420,15 @@ async def test_events_behind_a_refused_one_wait_visibly_until_the_provider_corre
     invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
     await operator.send_invoice(client_id, invoice)
     await status_of(operator, client_id, invoice, "prepared")
-    inbound = topics.factoring_inbound("abc-factoring")
     E = abc.AbcEventType
-
-    def event(event_id: str, sequence: int, kind: abc.AbcEventType, amount: int | None = None) -> abc.AbcInvoiceEvent:
-        return abc.AbcInvoiceEvent(
-            event_id=f"{invoice}:{event_id}",
-            submission_id=invoice,
-            sequence=sequence,
-            event_type=kind,
-            amount_ore=amount,
-            occurred_on=date.today(),
-        )
-
-    await operator.bus.send(inbound, event("1", 1, E.ACCEPTED), str(invoice))
+    await abc_says(operator, invoice, 1, E.ACCEPTED)
     await status_of(operator, client_id, invoice, "accepted")
-    await operator.bus.send(inbound, event("2", 2, E.ADVANCE_PAID, 2_000_000), str(invoice))  # more than the invoice
-    await operator.bus.send(inbound, event("3", 3, E.FEE_CHARGED, 15_000), str(invoice))
+    await abc_says(operator, invoice, 2, E.ADVANCE_PAID, 2_000_000)  # more than the invoice
+    await abc_says(operator, invoice, 3, E.FEE_CHARGED, 15_000)
     group = "factoring-gateway.abc-factoring"
     key = base64.b64encode(str(invoice).encode()).decode()
     letter = await operator.bus.wait_for(topics.dead_letters(group), lambda m: m.key_b64 == key)
-    assert "exceeds the invoice" in letter.error
+    assert isinstance(letter, DeadLetter) and "exceeds the invoice" in letter.error
 
     async def parked_and_counted() -> bool:
         parked = await operator.get(operator.urls.factoring, f"/clients/{client_id}/parked-events")
@@ -433,7 +441,7 @@ async def test_events_behind_a_refused_one_wait_visibly_until_the_provider_corre
     assert [v["source"]["event_type"] for v in await operator.vouchers(client_id, invoice)] == ["invoice.sent"]
 
     # The provider's correction: a new event for the same place in the invoice's sequence.
-    await operator.bus.send(inbound, event("2b", 2, E.ADVANCE_PAID, 1_062_500), str(invoice))
+    await abc_says(operator, invoice, 2, E.ADVANCE_PAID, 1_062_500, event_id="2b")
 
     async def both_booked() -> list[dict[str, Any]] | None:
         found = await operator.vouchers(client_id, invoice)
@@ -452,21 +460,9 @@ async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_
     invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
     await operator.send_invoice(client_id, invoice)
     await status_of(operator, client_id, invoice, "prepared")
-    inbound, E = topics.factoring_inbound("abc-factoring"), abc.AbcEventType
-
-    async def abc_says(sequence: int, kind: abc.AbcEventType, amount: int | None = None) -> None:
-        event = abc.AbcInvoiceEvent(
-            event_id=f"{invoice}:{sequence}",
-            submission_id=invoice,
-            sequence=sequence,
-            event_type=kind,
-            amount_ore=amount,
-            occurred_on=date.today(),
-        )
-        await operator.bus.send(inbound, event, str(invoice))
-
-    await abc_says(1, E.ACCEPTED)
-    await abc_says(2, E.ADVANCE_PAID, 1_062_500)
+    E = abc.AbcEventType
+    await abc_says(operator, invoice, 1, E.ACCEPTED)
+    await abc_says(operator, invoice, 2, E.ADVANCE_PAID, 1_062_500)
     await status_of(operator, client_id, invoice, "advance_paid")
     paid = await operator.register_payment(client_id, invoice, 1_250_000)  # into the client's own bank
     assert paid.details == {"invoice_number": "1001", "passed_on_to": "abc-factoring"}
@@ -474,7 +470,7 @@ async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_
         topics.factoring_outbound("abc-factoring"),
         lambda m: isinstance(m, abc.AbcDirectPaymentNotice) and m.submission_id == invoice,
     )
-    assert notice.amount_ore == 1_250_000
+    assert isinstance(notice, abc.AbcDirectPaymentNotice) and notice.amount_ore == 1_250_000
 
     async def described() -> dict[str, Any] | None:
         found = await operator.invoice(client_id, invoice)
@@ -482,8 +478,8 @@ async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_
 
     await eventually(described, timeout=30)
     # ABC received the money from the client and registers it as the debtor's payment, then settles the rest.
-    await abc_says(3, E.DEBTOR_PAID, 1_250_000)
-    await abc_says(4, E.SETTLED, 187_500)
+    await abc_says(operator, invoice, 3, E.DEBTOR_PAID, 1_250_000)
+    await abc_says(operator, invoice, 4, E.SETTLED, 187_500)
     await status_of(operator, client_id, invoice, "settled")
     expected = {"1920": 1_250_000, "2700": -250_000, "3000": -1_000_000}  # 1500, 2400/20001 and 2900: zero
     assert await settled_books(operator, client_id, expected) == expected
