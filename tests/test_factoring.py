@@ -486,3 +486,22 @@ async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_
     deviation = await operator.account(client_id, "2900")
     assert [m["amount_ore"] for m in deviation["movements"]] == [-1_250_000, 1_250_000]
     assert (await operator.reconciliation(client_id, "abc-factoring"))["differences"] == []
+
+
+async def test_a_credit_note_on_an_invoice_sold_to_fjord_is_owed_back_to_fjord(
+    operator: Operator, client_id: str
+) -> None:
+    person, _ = await factoring_client(operator, client_id, "fjord-invoice-sale")
+    await operator.simulator_script(operator.urls.fjord_simulator, client_id, mode="manual")
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+    await status_of(operator, client_id, invoice, "prepared")
+    bought = fjord.PurchaseDecision(
+        offer_ref=invoice, decision="APPROVED", purchase_price="12500.00", decided_on=date.today()
+    )
+    await operator.bus.send(topics.factoring_inbound("fjord-invoice-sale"), bought, str(invoice))
+    await status_of(operator, client_id, invoice, "purchased")
+    await operator.credit_invoice(client_id, invoice, 250_000)
+    # The receivable, closed by the sale to Fjord, stays closed; Fjord now owes the client 2 500 less.
+    expected = {"1590": 1_000_000, "2700": -200_000, "3000": -800_000}
+    assert await settled_books(operator, client_id, expected) == expected

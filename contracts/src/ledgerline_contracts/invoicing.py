@@ -328,6 +328,8 @@ class InvoiceCredited(ClientMessage):
     amount_ore: PositiveOre
     provider: Slug | None
     reason: str
+    credited_on: date | None = None
+    """The credit note's date (the voucher date of its booking); absent from events before it was added."""
 
 
 class DirectPaymentReceived(ClientMessage):

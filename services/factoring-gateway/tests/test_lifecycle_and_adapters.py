@@ -17,7 +17,7 @@ from factoring_gateway.domain.providers import ADAPTERS
 from factoring_gateway.domain.providers.base import Translation, direct_payment_vouchers
 from factoring_gateway.domain.reconciliation import LedgerBalance, reconcile
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatus
+from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatus, InvoiceCredited
 from ledgerline_contracts.providers import abc_factoring as abc
 from ledgerline_contracts.providers import fjord_invoice_sale as fjord
 
@@ -409,3 +409,47 @@ def test_a_direct_payment_goes_through_the_deviation_account_and_is_passed_on() 
     notices = [ADAPTERS[slug].direct_payment(payment) for slug in ("abc-factoring", "fjord-invoice-sale")]
     assert isinstance(notices[0], abc.AbcDirectPaymentNotice) and notices[0].amount_ore == 1_250_000
     assert isinstance(notices[1], fjord.DirectPaymentNotice) and notices[1].amount == "12500.00"
+
+
+def _credited(c: Case, amount: int) -> InvoiceCredited:
+    return InvoiceCredited(
+        client_id=c.client_id,
+        invoice_id=c.invoice_id,
+        invoice_number=c.invoice_number,
+        credit_note_id=uuid.uuid4(),
+        amount_ore=amount,
+        provider=c.provider,
+        reason="returned goods",
+        credited_on=DAY,
+    )
+
+
+def test_a_credit_note_on_an_invoice_sold_to_fjord_is_owed_back_to_fjord_not_to_the_receivable() -> None:
+    c = case("fjord-invoice-sale")
+    purchase = fjord.PurchaseDecision(
+        offer_ref=c.invoice_id, decision="APPROVED", purchase_price="12500.00", decided_on=DAY
+    )
+    vouchers = run(FJORD, c, FJORD.translate(purchase))
+    credit = _credited(c, 250_000)
+    vouchers += FJORD.credit_vouchers(credit, c, ACCOUNTS)
+    lifecycle.record_client_credit(c, credit.amount_ore)
+    # invoicing's own bookings: the sale (1500 +12 500) and the credit note (1500 −2 500)
+    assert balances(vouchers)["1500"] + 1_250_000 - 250_000 == 0
+    assert balances(vouchers)["2400"] == 1_000_000 == FJORD.expected_balances(c)["intermediate"]
+    assert [v.voucher_date for v in vouchers[1:]] == [DAY]
+    assert ABC.credit_vouchers(credit, case(), ACCOUNTS) == []
+
+
+def test_a_credit_note_before_fjords_decision_leaves_the_purchase_the_reduced_claim() -> None:
+    c = case("fjord-invoice-sale")
+    lifecycle.record_client_credit(c, 250_000)
+    assert FJORD.credit_vouchers(_credited(c, 250_000), case("fjord-invoice-sale"), ACCOUNTS) == []
+    purchase = fjord.PurchaseDecision(
+        offer_ref=c.invoice_id, decision="APPROVED", purchase_price="9500.00", decided_on=DAY
+    )
+    vouchers = run(FJORD, c, FJORD.translate(purchase))
+    assert balances(vouchers) == {"1500": -1_000_000, "2400": 950_000, "7770": 50_000}  # 1500 nets to zero
+    more = case("fjord-invoice-sale")
+    lifecycle.record_client_credit(more, 250_000)
+    with pytest.raises(Impossible, match="not within the claim's 10 000,00"):
+        lifecycle.apply(more, Step.PURCHASED, 1_000_001)

@@ -283,3 +283,14 @@ def test_an_invoice_returned_by_recourse_is_the_clients_to_collect_again() -> No
     rules.send(active_client(), invoice, "ABC Factoring", True)
     assert rules.apply_status(invoice, FactoringStatus.RETURNED, "Returned to the client (recourse)", 5)
     assert not rules.check_payment(invoice, invoice.gross_ore)
+
+
+def test_an_invoice_sold_to_a_provider_can_still_be_credited_for_what_the_debtor_owes() -> None:
+    invoice = draft()
+    rules.send(active_client(), invoice, "ABC Factoring", True)
+    rules.apply_status(invoice, FactoringStatus.PURCHASED, "Sold", 2)
+    invoice.paid_ore = invoice.gross_ore  # the sale to the provider closed the receivable
+    assert rules.check_credit(invoice, 250_000) == 250_000
+    rules.apply_status(invoice, FactoringStatus.SETTLED, "Settled", 3)
+    with pytest.raises(Refused, match="more than the 0 øre outstanding"):
+        rules.check_credit(invoice, 1)

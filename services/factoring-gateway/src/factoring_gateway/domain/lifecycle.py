@@ -71,6 +71,10 @@ class Case:
     released_ore: int = 0
     recourse_ore: int = 0
     netted_ore: int = 0
+    # Credit notes the client issued (invoicing books them against the receivable): before the provider's
+    # decision they reduce the claim it takes over; after a purchase they are owed back to the provider.
+    client_credited_ore: int = 0
+    credited_after_purchase_ore: int = 0
     last_sequence: int = 0
     status: FactoringStatus = FactoringStatus.PREPARED
     description: str = ""
@@ -188,14 +192,21 @@ def apply(case: Case, step: Step, amount: int = 0) -> None:
     case.history.append(step.value)
 
 
+def record_client_credit(case: Case, amount: int) -> None:
+    """A credit note the client issued on the invoice (not a provider event)."""
+    if case.decision == "purchased" and not case.returned:
+        case.credited_after_purchase_ore += amount
+    else:
+        case.client_credited_ore += amount
+
+
 def _decide(case: Case, step: Step, amount: int) -> None:
     if case.decision is not None:
         raise Impossible(f"invoice {case.invoice_number} was already {case.decision}; {step.value} cannot follow")
     if step is Step.PURCHASED:
-        if not 0 < amount <= case.gross_ore:
-            raise Impossible(
-                f"purchase price {format_nok(amount)} is not within the invoice's {format_nok(case.gross_ore)}"
-            )
+        claim = case.gross_ore - case.client_credited_ore
+        if not 0 < amount <= claim:
+            raise Impossible(f"purchase price {format_nok(amount)} is not within the claim's {format_nok(claim)}")
         case.purchase_price_ore = amount
     case.decision = _DECISIONS[step]
     case.history.append(step.value)

@@ -80,15 +80,28 @@ class GatewayHandlers:
                             integrations[event.client_id] = active[0] if active else None
                         new_cases.append(self._deliver(uow, event, integrations[event.client_id]))
                     case InvoiceCredited() if event.provider in self._adapters:
-                        adapter = self._adapters[event.provider]
-                        uow.publish(
-                            topics.factoring_outbound(adapter.slug),
-                            adapter.credit_note(event),
-                            key=str(event.invoice_id),
-                        )
+                        await self._credit(uow, repo, event, {c.invoice_id: c for c in new_cases})
                     case DirectPaymentReceived():
                         await self._direct_payment(uow, repo, event)
             await repo.save_cases(new_cases, new=True)
+
+    async def _credit(
+        self, uow: UnitOfWork, repo: GatewayRepository, credit: InvoiceCredited, new: dict[UUID, Case]
+    ) -> None:
+        """Tells the provider of a credit note, and corrects invoicing's booking where the provider owns the claim."""
+        adapter = self._adapters[credit.provider or ""]
+        uow.publish(topics.factoring_outbound(adapter.slug), adapter.credit_note(credit), key=str(credit.invoice_id))
+        if credit.invoice_id in new:  # delivered in this same batch: nothing decided yet, the case is saved later
+            lifecycle.record_client_credit(new[credit.invoice_id], credit.amount_ore)
+            return
+        case = (await repo.cases([credit.invoice_id])).get(credit.invoice_id)
+        if case is None or case.provider != adapter.slug:
+            return
+        accounts = await repo.mapping(credit.client_id, adapter.slug) or {}
+        for voucher in adapter.credit_vouchers(credit, case, accounts):
+            uow.publish(topics.LEDGER_COMMANDS, voucher, key=credit.client_id)
+        lifecycle.record_client_credit(case, credit.amount_ore)
+        await repo.save_cases([case])
 
     async def _direct_payment(self, uow: UnitOfWork, repo: GatewayRepository, payment: DirectPaymentReceived) -> None:
         """Books a debtor's payment to the client against the deviation account, passes it on, tells the provider.

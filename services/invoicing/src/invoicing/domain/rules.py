@@ -237,11 +237,18 @@ def check_payment(invoice: Invoice, amount: int) -> bool:
 
 
 def check_credit(invoice: Invoice, amount: int | None) -> int:
+    """The amount to credit: all that is open by default. While a provider holds the invoice, what is open is what
+    the debtor still owes the provider: a sale to the provider closed the receivable, not the debt."""
     if invoice.state is not InvoiceState.SENT:
         raise Refused("only a sent invoice can be credited")
-    amount = invoice.outstanding_ore if amount is None else amount
-    if amount <= 0 or amount > invoice.outstanding_ore:
-        raise Refused(f"credit of {amount} øre is more than the {invoice.outstanding_ore} øre outstanding")
+    held = invoice.factoring_provider is not None and invoice.factoring_status not in _THE_CLIENTS_AGAIN
+    if held and invoice.factoring_status not in _PROVIDER_PAID:
+        open_ore = invoice.gross_ore - invoice.credited_ore - invoice.passed_on_ore
+    else:
+        open_ore = invoice.outstanding_ore
+    amount = open_ore if amount is None else amount
+    if amount <= 0 or amount > open_ore:
+        raise Refused(f"credit of {amount} øre is more than the {open_ore} øre outstanding")
     return amount
 
 

@@ -470,6 +470,7 @@ class InvoicingHandlers:
                 amount_ore=amount,
                 provider=invoice.factoring_provider,
                 reason=command.reason,
+                credited_on=command.credited_on,
             )
         )
         return {"invoice_number": invoice.number, "credited_ore": amount, "outstanding_ore": invoice.outstanding_ore}

@@ -147,6 +147,11 @@ class AbcFactoring:
             paid_on=payment.paid_on,
         )
 
+    def credit_vouchers(
+        self, credit: InvoiceCredited, case: Case, accounts: Mapping[str, AccountRef]
+    ) -> list[PostVoucher]:
+        return []  # the receivable stays the client's: invoicing's booking against it is right
+
     def translate(self, message: Message) -> Translation:
         assert isinstance(message, abc.AbcInvoiceEvent)
         step = _STEPS[message.event_type]

@@ -71,6 +71,13 @@ class ProviderAdapter(Protocol):
         """Tells the provider the debtor paid the client by mistake and the amount is passed on."""
         ...
 
+    def credit_vouchers(
+        self, credit: InvoiceCredited, case: Case, accounts: Mapping[str, AccountRef]
+    ) -> list[PostVoucher]:
+        """Corrections to invoicing's booking of a credit note (against the receivable), where the provider's model
+        needs them; computed before the credit is recorded on the case."""
+        ...
+
     def translate(self, message: Message) -> Translation:
         """Raises lifecycle.Impossible for a message that makes no sense whatever else arrives."""
         ...

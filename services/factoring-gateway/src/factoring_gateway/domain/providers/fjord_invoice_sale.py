@@ -5,15 +5,18 @@ back until the buyer pays; intermediate and holdback lines carry the invoice num
 
 | Fjord message                    | debit                           | credit                               |
 | -------------------------------- | ------------------------------- | ------------------------------------ |
-| PurchaseDecision APPROVED p      | intermediate p; fees gross − p  | receivables/customer gross (closed)  |
+| PurchaseDecision APPROVED p      | intermediate p; fees claim − p  | receivables/customer claim (closed)  |
 | RemittanceReport (per 499 lines):| bank (their total)              |                                      |
 |   PURCHASE_PRICE a               |                                 | intermediate a                       |
 |   FEE −a                         | fees a                          |                                      |
 |   HOLDBACK −a                    | holdback a                      |                                      |
 |   HOLDBACK_RELEASE a             |                                 | holdback a                           |
 |   RECOURSE_NETTING −a            | intermediate a                  |                                      |
-| RecourseNotice a ≤ p             | receivables/customer a·gross/p  | intermediate a; fees a·gross/p − a   |
+| RecourseNotice a ≤ p             | receivables/customer a·claim/p  | intermediate a; fees a·claim/p − a   |
 | DECLINED, BuyerPayment: status only, no posting (the receivable is Fjord's once sold)                |
+| the client's credit note c after the purchase (invoicing credited the receivable): a correction       |
+|                                  | receivables/customer c          | intermediate c (owed back to Fjord)  |
+| (claim = gross − the client's credit notes before the purchase)                                         |
 | a buyer paying the seller directly (not a Fjord message; base.direct_payment_vouchers): bank / deviation, |
 |   then deviation / bank as it is passed on to Fjord                                                     |
 
@@ -139,6 +142,27 @@ class FjordInvoiceSale:
             paid_on=payment.paid_on,
         )
 
+    def credit_vouchers(
+        self, credit: InvoiceCredited, case: Case, accounts: Mapping[str, AccountRef]
+    ) -> list[PostVoucher]:
+        if case.decision != "purchased" or case.returned:
+            return []  # the receivable is still (or again) the client's
+        # Sold: invoicing credited a receivable the purchase had already closed. Move the credit to what Fjord
+        # owes the client, which it now owes less (Fjord deducts it from a remittance).
+        item = case.invoice_number
+        lines = [
+            leg(accounts["receivables"], Side.DEBIT, credit.amount_ore, item, party=case.customer_number),
+            leg(accounts["intermediate"], Side.CREDIT, credit.amount_ore, item),
+        ]
+        translation = Translation(
+            key=f"credit-note:{credit.credit_note_id}",
+            event_type="credit_note.sold_invoice",
+            effects=(),
+            occurred_on=credit.credited_on or credit.occurred_at.date(),
+        )
+        text = f"Credit note on invoice {item}, sold to Fjord Invoice Sale"
+        return [voucher(self.slug, translation, case.client_id, case.invoice_id, text, lines)]
+
     def translate(self, message: Message) -> Translation:
         key = str(message.message_id)
         match message:
@@ -232,10 +256,11 @@ class FjordInvoiceSale:
         if translation.event_type == "purchase.approved":
             (effect,) = translation.effects
             p, item = effect.amount_ore, first.invoice_number
+            claim = first.gross_ore - first.client_credited_ore  # what the receivable still holds
             lines = [leg(intermediate, Side.DEBIT, p, item)]
-            if first.gross_ore > p:  # sold below face value: the discount is the sale's cost
-                lines.append(leg(accounts["fees"], Side.DEBIT, first.gross_ore - p))
-            lines.append(leg(receivable, Side.CREDIT, first.gross_ore, item, party=first.customer_number))
+            if claim > p:  # sold below face value: the discount is the sale's cost
+                lines.append(leg(accounts["fees"], Side.DEBIT, claim - p))
+            lines.append(leg(receivable, Side.CREDIT, claim, item, party=first.customer_number))
             return [
                 voucher(
                     self.slug,
@@ -252,7 +277,8 @@ class FjordInvoiceSale:
             # The claim comes back in the proportion of the price repaid, so the discount booked as cost at
             # purchase is reversed with it (all of it when all of the price is repaid).
             price = first.purchase_price_ore
-            reopened = (a * first.gross_ore + price // 2) // price if price else a
+            claim = first.gross_ore - first.client_credited_ore
+            reopened = (a * claim + price // 2) // price if price else a
             lines = [
                 leg(receivable, Side.DEBIT, reopened, item, party=first.customer_number),
                 leg(intermediate, Side.CREDIT, a, item),
@@ -322,7 +348,11 @@ class FjordInvoiceSale:
 
     def expected_balances(self, case: Case) -> dict[str, int]:
         return {
-            "intermediate": case.purchase_price_ore - case.payout_ore - case.recourse_ore + case.netted_ore,
+            "intermediate": case.purchase_price_ore
+            - case.payout_ore
+            - case.recourse_ore
+            + case.netted_ore
+            - case.credited_after_purchase_ore,
             "holdback": case.holdback_ore - case.released_ore,
         }
 
