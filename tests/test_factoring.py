@@ -329,31 +329,59 @@ async def test_a_credit_note_or_payment_sent_again_as_a_new_message_is_booked_on
     ]
 
 
-async def test_a_sale_the_ledger_refuses_shows_its_reason_on_the_invoice(operator: Operator, client_id: str) -> None:
+async def test_invoicing_refuses_dates_the_ledger_has_closed(operator: Operator, client_id: str) -> None:
     _, company = await factoring_client(operator, client_id, "abc-factoring")
     await operator.exclude_customer(client_id, company, "email")
     close = ledger.ClosePeriod(client_id=client_id, through=date(2026, 10, 31))
     await operator.bus.command(topics.LEDGER_COMMANDS, close, key=client_id)
+
+    async def told() -> bool:
+        return bool((await operator.client(client_id))["settings"].get("closed_through") == "2026-10-31")
+
+    await eventually(told, timeout=30)  # the ledger's PeriodClosed has reached invoicing
     invoice = await operator.create_invoice(client_id, company, TEN_THOUSAND, invoice_date=date(2026, 10, 15))
+    refused = await operator.send_invoice(client_id, invoice, expect_accepted=False)
+    assert "invoice date 2026-10-15 is in a closed period (the books are closed through 2026-10-31)" in (
+        refused.reason or ""
+    )
+    assert (await operator.invoice(client_id, invoice))["state"] == "draft"
+
+
+async def test_a_booking_the_ledger_refuses_shows_its_reason_on_the_invoice(operator: Operator, client_id: str) -> None:
+    _, company = await factoring_client(operator, client_id, "abc-factoring")
+    await operator.exclude_customer(client_id, company, "email")
+    invoice = await operator.create_invoice(client_id, company, TEN_THOUSAND)
     await operator.send_invoice(client_id, invoice)
+    # A booking of invoicing's that the ledger cannot take (here: an account missing from the chart).
+    broken = ledger.PostVoucher(
+        client_id=client_id,
+        idempotency_key=f"payment:{invoice}:broken",
+        voucher_date=date.today(),
+        text="Payment of invoice 1001",
+        lines=[
+            ledger.VoucherLine(account="1999", side="debit", amount_ore=100),
+            ledger.VoucherLine(account="1500", side="credit", amount_ore=100, party=company, open_item="1001"),
+        ],
+        source=ledger.BookingSource(service="invoicing", event_type="payment.registered", invoice_id=invoice),
+    )
+    await operator.bus.send(topics.LEDGER_COMMANDS, broken, client_id)
 
     async def flagged() -> list[dict[str, Any]] | None:
         return (await operator.invoice(client_id, invoice))["booking_problems"] or None
 
     (problem,) = await eventually(flagged, timeout=30)
-    assert (problem["event_type"], problem["code"]) == ("invoice.sent", "closed_period")
-    assert "closed period" in problem["reason"]
+    assert (problem["event_type"], problem["code"]) == ("payment.registered", "unknown_account")
+    assert "account 1999 is not in the chart" in problem["reason"]
     listed = await operator.invoices(client_id)
     assert [row["booking_problems"][0]["code"] for row in listed if row["invoice_id"] == str(invoice)] == [
-        "closed_period"
+        "unknown_account"
     ]
-    assert await operator.vouchers(client_id, invoice) == []
     refused = await operator.rejections(client_id)
-    assert [(r["code"], r["source"]["event_type"]) for r in refused] == [("closed_period", "invoice.sent")]
+    assert [(r["code"], r["source"]["event_type"]) for r in refused] == [("unknown_account", "payment.registered")]
     rendered = Console(width=200, record=True)
     rendered.print(reports.rejections(refused), reports.invoices(listed))
     text = rendered.export_text()
-    assert "closed period" in text and "not booked" in text
+    assert "is not in the chart" in text and "not booked" in text
 
 
 async def test_fjord_events_delivered_again_and_shuffled_change_nothing(operator: Operator, client_id: str) -> None:

@@ -172,6 +172,15 @@ class BooksOpened(ClientMessage):
     company_name: str
 
 
+class PeriodClosed(ClientMessage):
+    """No voucher dated on or before `closed_through` is accepted any more (so invoicing can refuse such dates
+    before the ledger would have to refuse the booking)."""
+
+    type: Literal["ledger.PeriodClosed"] = "ledger.PeriodClosed"
+    version: Literal[1] = 1
+    closed_through: date
+
+
 class AccountUpserted(ClientMessage):
     type: Literal["ledger.AccountUpserted"] = "ledger.AccountUpserted"
     version: Literal[1] = 1
@@ -253,7 +262,15 @@ LEDGER_COMMANDS = Catalogue(
 )
 LEDGER_EVENTS = Catalogue(
     "ledger.events",
-    [BooksOpened, AccountUpserted, SubledgerSeriesCreated, PartyUpserted, VoucherPosted, OpenItemChanged],
+    [
+        BooksOpened,
+        AccountUpserted,
+        SubledgerSeriesCreated,
+        PartyUpserted,
+        VoucherPosted,
+        OpenItemChanged,
+        PeriodClosed,
+    ],
 )
 LEDGER_REJECTIONS = Catalogue("ledger.booking-rejections", [BookingRejected])
 

@@ -294,3 +294,12 @@ def test_an_invoice_sold_to_a_provider_can_still_be_credited_for_what_the_debtor
     rules.apply_status(invoice, FactoringStatus.SETTLED, "Settled", 3)
     with pytest.raises(Refused, match="more than the 0 øre outstanding"):
         rules.check_credit(invoice, 1)
+
+
+def test_dates_in_the_ledgers_closed_period_are_refused_before_anything_is_booked() -> None:
+    client = active_client()
+    rules.check_open_period(client, date(2026, 10, 15), "invoice date")  # nothing closed yet
+    client.closed_through = date(2026, 10, 31)
+    with pytest.raises(Refused, match=r"invoice date 2026-10-31 is in a closed period \(the books are closed"):
+        rules.check_open_period(client, date(2026, 10, 31), "invoice date")
+    rules.check_open_period(client, date(2026, 11, 1), "invoice date")

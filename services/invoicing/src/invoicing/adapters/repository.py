@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import date
 from uuid import UUID
 
 import asyncpg
@@ -36,6 +37,7 @@ def _client(row: asyncpg.Record) -> Client:
         reminders=settings["reminders"],
         debt_collection=settings["debt_collection"],
         e_invoice_agreement=settings["e_invoice_agreement"],
+        closed_through=date.fromisoformat(settings["closed_through"]) if settings.get("closed_through") else None,
         integration=Integration(
             integration["provider"],
             IntegrationState(integration["state"]),
@@ -190,6 +192,7 @@ class InvoicingRepository:
                     "reminders": client.reminders,
                     "debt_collection": client.debt_collection,
                     "e_invoice_agreement": client.e_invoice_agreement,
+                    "closed_through": client.closed_through.isoformat() if client.closed_through else None,
                 }
             ),
             json.dumps(
@@ -282,6 +285,17 @@ class InvoicingRepository:
     async def save_invoice(self, client_id: str, invoice: Invoice) -> None:
         self._invoices[invoice.invoice_id] = (client_id, invoice)
         self._dirty_invoices.add(invoice.invoice_id)
+
+    async def record_closed_periods(self, periods: Iterable[tuple[str, date]]) -> None:
+        """(client, closed through) from the ledger; only ever moves forward. Clients are locked first, as the
+        command consumer locks them, so the two never deadlock and neither overwrites the other."""
+        rows = sorted(periods)
+        if rows:
+            await (await self._db()).executemany(
+                "UPDATE clients SET settings = jsonb_set(settings, '{closed_through}', to_jsonb($2::text)) "
+                "WHERE client_id = $1 AND (settings->>'closed_through' IS NULL OR settings->>'closed_through' < $2)",
+                [(client, day.isoformat()) for client, day in rows],
+            )
 
     async def record_settlements(self, open_items: Iterable[tuple[str, str, int, int]]) -> None:
         """(client, invoice number, customer, balance) from the ledger: what is open is what is not yet paid

@@ -90,6 +90,7 @@ class Client:
     next_customer_number: int = 10001
     next_invoice_number: int = 1001
     privilege_sequence: int = 0
+    closed_through: date | None = None  # the ledger's closed period, as its PeriodClosed events said
 
     @property
     def factoring_method(self) -> str | None:

@@ -5,6 +5,7 @@ Every refusal raises `Refused` with a reason that names what is wrong and what t
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
 from ledgerline_contracts.invoicing import (
@@ -187,6 +188,15 @@ def choose_delivery(client: Client, card: CustomerCard, invoice: Invoice, overri
     if missing:
         raise Refused(f"customer card {card.number} lacks what {method} needs: {', '.join(missing)}")
     return method, True
+
+
+def check_open_period(client: Client, day: date, what: str) -> None:
+    """The ledger would refuse a booking dated in its closed period: refuse the command instead, saying so."""
+    if client.closed_through is not None and day <= client.closed_through:
+        raise Refused(
+            f"{what} {day} is in a closed period (the books are closed through {client.closed_through}): "
+            "choose a later date"
+        )
 
 
 def send(client: Client, invoice: Invoice, method: str, via_factoring: bool) -> None:

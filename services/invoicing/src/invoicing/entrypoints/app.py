@@ -51,8 +51,8 @@ def build(settings: InvoicingSettings | None = None) -> Service:
             LEDGER_EVENTS,
             ledger.LEDGER_EVENTS,
             handlers.handle_ledger_events,
-            "Open-item changes: the payment state of invoices.",
-            wants=frozenset({ledger.OpenItemChanged.type_name()}),
+            "Open-item changes (the payment state of invoices) and closed periods.",
+            wants=frozenset({ledger.OpenItemChanged.type_name(), ledger.PeriodClosed.type_name()}),
         )
     )
     service.subscribe(

@@ -37,7 +37,14 @@ from ledgerline_contracts.invoicing import (
     UpsertCustomerCard,
     UserPrivilegesChanged,
 )
-from ledgerline_contracts.ledger import BookingRejected, OpenBooks, OpenItemChanged, PartyKind, UpsertParty
+from ledgerline_contracts.ledger import (
+    BookingRejected,
+    OpenBooks,
+    OpenItemChanged,
+    PartyKind,
+    PeriodClosed,
+    UpsertParty,
+)
 from ledgerline_contracts.messages import Command, Message
 from servicekit.commands import answer, answer_later
 from servicekit.consumer import Delivery
@@ -112,6 +119,9 @@ class InvoicingHandlers:
     async def handle_ledger_events(self, deliveries: Sequence[Delivery]) -> None:
         async with self._uow() as uow:
             events = await uow.unseen(LEDGER_EVENTS, [d.message for d in deliveries])
+            await InvoicingRepository(uow).record_closed_periods(
+                (e.client_id, e.closed_through) for e in events if isinstance(e, PeriodClosed)
+            )
             # Settled by a payment or by the sale to a provider; an open item invoicing did not create (say an
             # opening balance) matches no invoice and changes nothing.
             await InvoicingRepository(uow).record_settlements(
@@ -375,6 +385,7 @@ class InvoicingHandlers:
         invoice = await ctx.invoice(client, command)
         card = await ctx.card(client, invoice.customer_number)
         method, via_factoring = rules.choose_delivery(client, card, invoice, command.delivery_method)
+        rules.check_open_period(client, invoice.invoice_date, "invoice date")
         rules.send(client, invoice, method, via_factoring)
         await ctx.repo.save_client(client)
         await ctx.repo.save_invoice(client.client_id, invoice)
@@ -415,6 +426,7 @@ class InvoicingHandlers:
         # One bank transaction may pay several invoices: the payment id is unique per invoice, not overall.
         async with _once(ctx.uow, "invoicing.payments", f"{invoice.invoice_id}:{payment_id}") as first:
             if first:
+                rules.check_open_period(client, command.paid_on, "payment date")
                 providers = rules.check_payment(invoice, command.amount_ore)
         if not first:
             return {"invoice_number": invoice.number, "already_registered": True}
@@ -450,6 +462,7 @@ class InvoicingHandlers:
         invoice = await ctx.invoice(client, command)
         async with _once(ctx.uow, "invoicing.credit-notes", str(command.credit_note_id)) as first:
             if first:
+                rules.check_open_period(client, command.credited_on, "credit note date")
                 amount = rules.check_credit(invoice, command.amount_ore)
         if not first:
             return {"invoice_number": invoice.number, "already_issued": True}

@@ -25,6 +25,7 @@ from ledgerline_contracts.ledger import (
     OpenItemChanged,
     PartyKind,
     PartyUpserted,
+    PeriodClosed,
     PostedLine,
     PostVoucher,
     ReverseVoucher,
@@ -177,6 +178,15 @@ class LedgerHandlers:
                 if chart.closed_through is None or command.through > chart.closed_through:
                     chart.closed_through = command.through
                 batch.changed_charts.add(command.client_id)
+                batch.uow.publish(
+                    topics.LEDGER_EVENTS,
+                    PeriodClosed(
+                        client_id=command.client_id,
+                        correlation_id=command.correlation_id,
+                        closed_through=chart.closed_through,
+                    ),
+                    key=command.client_id,
+                )
                 batch.accept(command, closed_through=str(chart.closed_through))
             case _:
                 raise Refused("unsupported", f"the ledger does not handle {command.type}")
