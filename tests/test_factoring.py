@@ -56,6 +56,17 @@ async def abc_says(
     await op.bus.send(topics.factoring_inbound("abc-factoring"), event, str(invoice))
 
 
+async def prepared_invoice(op: Operator, client: str, provider: str) -> uuid.UUID:
+    """A person's invoice of 12 500 handed to `provider`, whose simulator leaves every answer to the test."""
+    person, _ = await factoring_client(op, client, provider)
+    simulator = op.urls.abc_simulator if provider == "abc-factoring" else op.urls.fjord_simulator
+    await op.simulator_script(simulator, client, mode="manual")
+    invoice = await op.create_invoice(client, person, TEN_THOUSAND)
+    await op.send_invoice(client, invoice)
+    await status_of(op, client, invoice, "prepared")
+    return invoice
+
+
 def balances(trial: dict[str, Any]) -> dict[str, int]:
     return {a["account"]: a["balance_ore"] for a in trial["accounts"] if a["balance_ore"]}
 
@@ -218,11 +229,7 @@ async def test_every_event_delivered_twice_and_shuffled_still_books_once(operato
 
 
 async def test_a_provider_cannot_touch_another_clients_invoice(operator: Operator, client_id: str) -> None:
-    person, _ = await factoring_client(operator, client_id, "fjord-invoice-sale")
-    await operator.simulator_script(operator.urls.fjord_simulator, client_id, mode="manual")
-    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
-    await operator.send_invoice(client_id, invoice)
-    await status_of(operator, client_id, invoice, "prepared")
+    invoice = await prepared_invoice(operator, client_id, "fjord-invoice-sale")
     forged = abc.AbcInvoiceEvent(
         event_id=f"forged-{uuid.uuid4()}",
         submission_id=invoice,
@@ -443,11 +450,7 @@ async def test_a_refused_event_is_replayed_from_its_dead_letter_after_the_fix(
 async def test_events_behind_a_refused_one_wait_visibly_until_the_provider_corrects_it(
     operator: Operator, client_id: str
 ) -> None:
-    person, _ = await factoring_client(operator, client_id, "abc-factoring")
-    await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
-    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
-    await operator.send_invoice(client_id, invoice)
-    await status_of(operator, client_id, invoice, "prepared")
+    invoice = await prepared_invoice(operator, client_id, "abc-factoring")
     E = abc.AbcEventType
     await abc_says(operator, invoice, 1, E.ACCEPTED)
     await status_of(operator, client_id, invoice, "accepted")
@@ -483,11 +486,7 @@ async def test_events_behind_a_refused_one_wait_visibly_until_the_provider_corre
 async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_account_to_abc(
     operator: Operator, client_id: str
 ) -> None:
-    person, _ = await factoring_client(operator, client_id, "abc-factoring")
-    await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
-    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
-    await operator.send_invoice(client_id, invoice)
-    await status_of(operator, client_id, invoice, "prepared")
+    invoice = await prepared_invoice(operator, client_id, "abc-factoring")
     E = abc.AbcEventType
     await abc_says(operator, invoice, 1, E.ACCEPTED)
     await abc_says(operator, invoice, 2, E.ADVANCE_PAID, 1_062_500)
@@ -519,11 +518,7 @@ async def test_a_debtor_paying_the_client_by_mistake_goes_through_the_deviation_
 async def test_a_credit_note_on_an_invoice_sold_to_fjord_is_owed_back_to_fjord(
     operator: Operator, client_id: str
 ) -> None:
-    person, _ = await factoring_client(operator, client_id, "fjord-invoice-sale")
-    await operator.simulator_script(operator.urls.fjord_simulator, client_id, mode="manual")
-    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
-    await operator.send_invoice(client_id, invoice)
-    await status_of(operator, client_id, invoice, "prepared")
+    invoice = await prepared_invoice(operator, client_id, "fjord-invoice-sale")
     bought = fjord.PurchaseDecision(
         offer_ref=invoice, decision="APPROVED", purchase_price="12500.00", decided_on=date.today()
     )
