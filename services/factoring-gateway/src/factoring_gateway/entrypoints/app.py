@@ -94,7 +94,7 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
     return service
 
 
-def _watch_parked(service: Service, providers: list[str], interval: float = 5.0) -> BackgroundTask:
+def _watch_parked(service: Service, providers: list[str], interval_seconds: float = 5.0) -> BackgroundTask:
     # Parked events are otherwise silent: an event refused to the dead letters holds back the later events of its
     # invoice until the provider sends a corrected one, and SREs must see that wait grow.
     async def watch() -> None:
@@ -108,7 +108,7 @@ def _watch_parked(service: Service, providers: list[str], interval: float = 5.0)
                     count, age = found.get(slug, (0, 0.0))
                     metrics.parked_events.labels(slug).set(count)
                     metrics.parked_oldest_age.labels(slug).set(age)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval_seconds)
 
     watch.__name__ = "parked-events-monitor"
     return watch

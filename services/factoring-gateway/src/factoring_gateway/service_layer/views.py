@@ -82,10 +82,10 @@ async def parked_per_provider(engine: AsyncEngine) -> dict[str, tuple[int, float
     """Per provider: how many events are parked, and the oldest one's age in seconds."""
     rows = await _rows(
         engine,
-        "SELECT provider, count(*) AS n, EXTRACT(EPOCH FROM now() - min(parked_at)) AS age "
+        "SELECT provider, count(*) AS n, EXTRACT(EPOCH FROM now() - min(parked_at)) AS age_seconds "
         "FROM parked_events GROUP BY provider",
     )
-    return {row["provider"]: (row["n"], float(row["age"] or 0.0)) for row in rows}
+    return {row["provider"]: (row["n"], float(row["age_seconds"] or 0.0)) for row in rows}
 
 
 async def reconciliation(engine: AsyncEngine, ledger_url: str, client_id: str, provider: str) -> dict[str, Any]:
