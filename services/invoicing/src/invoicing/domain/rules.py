@@ -222,6 +222,15 @@ _UNDECIDED = {FactoringStatus.PREPARING, FactoringStatus.PREPARED}
 _PROVIDER_PAID = {FactoringStatus.PAID, FactoringStatus.SETTLED, FactoringStatus.CREDITED}
 
 
+def _held_by_provider(invoice: Invoice) -> bool:
+    return invoice.factoring_provider is not None and invoice.factoring_status not in _THE_CLIENTS_AGAIN
+
+
+def _owed_to_provider(invoice: Invoice) -> int:
+    """What the debtor still owes the provider holding the invoice (its sale may have closed the receivable)."""
+    return invoice.gross_ore - invoice.credited_ore - invoice.passed_on_ore
+
+
 def check_payment(invoice: Invoice, amount: int) -> bool:
     """Whether the payment is the provider's to collect: a debtor who paid a factored invoice to the client did so
     by mistake, and the money is passed on (the provider's own events then close the receivable). An invoice the
@@ -229,7 +238,7 @@ def check_payment(invoice: Invoice, amount: int) -> bool:
     if invoice.state is not InvoiceState.SENT:
         raise Refused("only a sent invoice can be paid")
     provider = invoice.factoring_provider
-    if provider is None or invoice.factoring_status in _THE_CLIENTS_AGAIN:
+    if provider is None or not _held_by_provider(invoice):
         if amount > invoice.outstanding_ore:
             raise Refused(f"payment of {amount} øre exceeds the {invoice.outstanding_ore} øre outstanding")
         return False
@@ -240,7 +249,7 @@ def check_payment(invoice: Invoice, amount: int) -> bool:
         )
     if invoice.factoring_status in _PROVIDER_PAID:
         raise Refused(f"invoice {invoice.number} is already paid at {provider}: the debtor paid twice")
-    owed = invoice.gross_ore - invoice.credited_ore - invoice.passed_on_ore
+    owed = _owed_to_provider(invoice)
     if amount > owed:
         raise Refused(f"payment of {amount} øre exceeds the {owed} øre the debtor still owes {provider}")
     return True
@@ -251,9 +260,8 @@ def check_credit(invoice: Invoice, amount: int | None) -> int:
     the debtor still owes the provider: a sale to the provider closed the receivable, not the debt."""
     if invoice.state is not InvoiceState.SENT:
         raise Refused("only a sent invoice can be credited")
-    held = invoice.factoring_provider is not None and invoice.factoring_status not in _THE_CLIENTS_AGAIN
-    if held and invoice.factoring_status not in _PROVIDER_PAID:
-        open_ore = invoice.gross_ore - invoice.credited_ore - invoice.passed_on_ore
+    if _held_by_provider(invoice) and invoice.factoring_status not in _PROVIDER_PAID:
+        open_ore = _owed_to_provider(invoice)
     else:
         open_ore = invoice.outstanding_ore
     amount = open_ore if amount is None else amount
