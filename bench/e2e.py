@@ -50,48 +50,36 @@ from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.providers import abc_factoring as abc
 
-from .common import (
+from .ceilings import copy_ceiling, kafka_ceiling, posting_rows
+from .figures import Phase, per_second, percentiles, utc_stamp, write_json
+from .groups import GroupGuard
+from .harness import (
     BOOTSTRAP,
-    PG_STATS_FLUSH_S,
     PORT_BASE,
     BenchAborted,
-    GroupGuard,
-    PgActivitySampler,
-    Phase,
-    ProcessSampler,
-    Profiler,
-    ServiceDatabases,
-    TopicWatcher,
-    batch_profile,
     check_port_base,
-    command_all,
-    copy_ceiling,
-    delete_namespace_topics,
-    end_offsets,
     git_revision,
     instance_tag,
-    kafka_broker,
-    kafka_ceiling,
     machine,
-    mb,
-    new_producer,
-    our_voucher_posted,
     parse_env,
-    per_second,
-    percentiles,
-    pg_stats_per_unit,
-    postgres_server,
-    posting_rows,
-    print_profiles,
-    publish,
     run_id,
     say,
-    scan_window,
-    scrape,
-    topic_prefix,
-    utc_stamp,
-    write_json,
 )
+from .kafka_io import (
+    TopicWatcher,
+    command_all,
+    delete_namespace_topics,
+    end_offsets,
+    new_producer,
+    our_voucher_posted,
+    publish,
+    scan_window,
+    topic_prefix,
+)
+from .metrics import batch_profile, scrape
+from .postgres import PG_STATS_FLUSH_S, PgActivitySampler, ServiceDatabases, pg_stats_per_unit
+from .profiling import Profiler, print_profiles
+from .sampling import ProcessSampler, kafka_broker, mb, postgres_server
 
 SERVICES = ("ledger", "invoicing", "factoring-gateway", "financing-gateway")
 SIMULATOR = "abc-factoring-simulator"
@@ -161,7 +149,7 @@ async def factoring_clients(op: Operator, clients: list[str], customers: list[in
         for k, client_id in enumerate(clients)
         for number in customers
     ]
-    results = await command_all(BOOTSTRAP, topics.INVOICING_COMMANDS.name, cards, timeout=600)
+    results = await command_all(BOOTSTRAP, topics.TOPIC_INVOICING_COMMANDS.name, cards, timeout=600)
     refused = [r for r in results if not r["accepted"]]
     if refused:
         raise BenchAborted(f"{len(refused)} customer cards refused, e.g. {refused[0]['reason']}")
@@ -286,7 +274,7 @@ async def paced_publish(
     producer: Any, records: list[tuple[bytes, bytes]], rate: float, sent_at: dict[int, float]
 ) -> tuple[float, float]:
     """Offers invoices at `rate` per second (both records of an invoice at its due time); returns first/last send."""
-    topic = topics.INVOICING_COMMANDS.name
+    topic = topics.TOPIC_INVOICING_COMMANDS.name
     count = len(records) // 2
     pending = []
     started = time.perf_counter()
@@ -406,7 +394,8 @@ class E2ERun:
                 await self.databases.verify(self.tag)
                 self.guard.watch()
                 await self._set_up()
-                watcher = TopicWatcher(BOOTSTRAP, [topics.LEDGER_EVENTS.name, topics.LEDGER_REJECTIONS.name], self.life)
+                watched = [topics.TOPIC_LEDGER_EVENTS.name, topics.TOPIC_LEDGER_REJECTIONS.name]
+                watcher = TopicWatcher(BOOTSTRAP, watched, self.life)
                 await watcher.start()
                 producer = new_producer(BOOTSTRAP)
                 await producer.start()
@@ -466,7 +455,7 @@ class E2ERun:
                 self.full_sent[i // 2] = time.time()
 
         await self.activity.start()
-        await publish(producer, topics.INVOICING_COMMANDS.name, self.full_records, on_send=mark)
+        await publish(producer, topics.TOPIC_INVOICING_COMMANDS.name, self.full_records, on_send=mark)
         full.notes["publish_seconds"] = round(time.time() - full.started, 2)
         say(f"published in {full.notes['publish_seconds']} s; waiting for every settlement")
         await wait_settled(self.life, "full", args.invoices, self.guard, args.stall_timeout, "full load")

@@ -36,43 +36,34 @@ from ledgerline_cli.stack import Stack
 from ledgerline_contracts import ledger as L
 from ledgerline_contracts import topics
 
-from .common import (
+from .ceilings import copy_ceiling, posting_rows
+from .figures import per_second, utc_stamp, write_json
+from .groups import GroupGuard
+from .harness import (
     BOOTSTRAP,
     PORT_BASE,
     BenchAborted,
-    GroupGuard,
-    PgActivitySampler,
-    ProcessSampler,
-    Profiler,
-    ServiceDatabases,
-    TopicWatcher,
-    batch_profile,
     check_port_base,
-    command_all,
-    copy_ceiling,
-    delete_namespace_topics,
     git_revision,
     instance_tag,
-    kafka_broker,
     machine,
-    mb,
-    metric_sum,
-    new_producer,
-    our_voucher_posted,
     parse_env,
-    per_second,
-    pg_stats_per_unit,
-    postgres_server,
-    posting_rows,
-    print_profiles,
-    publish,
     run_id,
     say,
-    scrape,
-    topic_prefix,
-    utc_stamp,
-    write_json,
 )
+from .kafka_io import (
+    TopicWatcher,
+    command_all,
+    delete_namespace_topics,
+    new_producer,
+    our_voucher_posted,
+    publish,
+    topic_prefix,
+)
+from .metrics import batch_profile, metric_sum, scrape
+from .postgres import PgActivitySampler, ServiceDatabases, pg_stats_per_unit
+from .profiling import Profiler, print_profiles
+from .sampling import ProcessSampler, kafka_broker, mb, postgres_server
 
 TODAY = date.today()
 MIN_SUSTAINED_WINDOW_S = 2.0
@@ -185,7 +176,7 @@ async def open_books(books: list[_Book], timeout: float) -> None:
             L.UpsertParty(client_id=book.client_id, number=n, name=f"Kunde {n}", kind=L.PartyKind.CUSTOMER)
             for n in book.customers
         ]
-    results = await command_all(BOOTSTRAP, topics.LEDGER_COMMANDS.name, commands, timeout)
+    results = await command_all(BOOTSTRAP, topics.TOPIC_LEDGER_COMMANDS.name, commands, timeout)
     refused = [r for r in results if not r["accepted"]]
     if refused:
         raise BenchAborted(f"the ledger refused {len(refused)} set-up commands, e.g. {refused[0]['reason']}")
@@ -258,8 +249,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "database": databases.names["ledger"] + ("" if databases.shared else " (created for the run)"),
         },
     }
-    async with GroupGuard(BOOTSTRAP, ["ledger"], tag) as guard:
-        say("checking consumer group 'ledger' for other developers' ledgers")
+    async with GroupGuard(BOOTSTRAP, [topics.GROUP_LEDGER], tag) as guard:
+        say(f"checking consumer group '{topics.GROUP_LEDGER}' for other developers' ledgers")
         await guard.wait_until_free(args.wait_for_groups)
         await guard.wait_no_backlog(args.wait_for_groups)
         await ensure_topics(BOOTSTRAP)
@@ -378,7 +369,7 @@ async def _preload(
     await producer.start()
     try:
         started = time.monotonic()
-        await publish(producer, topics.LEDGER_COMMANDS.name, records)
+        await publish(producer, topics.TOPIC_LEDGER_COMMANDS.name, records)
         preload_s = time.monotonic() - started
     finally:
         await producer.stop()
@@ -402,7 +393,7 @@ async def _post_the_backlog(
     expected = {c.idempotency_key for c in commands}
     pg_before = await databases.stats()  # the set-up ledger has stopped: its statistics are flushed
     posted = Posted(prefix.encode(), expected)
-    watcher = TopicWatcher(BOOTSTRAP, [topics.LEDGER_EVENTS.name, topics.LEDGER_REJECTIONS.name], posted)
+    watcher = TopicWatcher(BOOTSTRAP, [topics.TOPIC_LEDGER_EVENTS.name, topics.TOPIC_LEDGER_REJECTIONS.name], posted)
     await watcher.start()
     profiler = Profiler(stamp) if args.profile else None
     profiles = None
