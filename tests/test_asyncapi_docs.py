@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from factoring_gateway.service_layer.handlers import provider_group
-from financing_gateway.service_layer.provider import CONSUMER as BUFFER_CONSUMER
 from ledgerline_cli import asyncapi_docs
 from ledgerline_contracts import topics
 
@@ -56,12 +54,16 @@ def test_the_index_names_every_document_and_every_providers_channels() -> None:
     index = README.read_text()
     for service in asyncapi_docs.SERVICES:
         assert f"({service}.json)" in index, f"README.md does not link {service}.json"
-    provider_topics = [topics.BUFFER_OUTBOUND, topics.BUFFER_INBOUND, topics.dead_letters(BUFFER_CONSUMER)]
+    provider_topics = [
+        topics.TOPIC_BUFFER_OUTBOUND,
+        topics.TOPIC_BUFFER_INBOUND,
+        topics.dead_letters(topics.GROUP_FINANCING_BUFFER),
+    ]
     for slug in topics.FACTORING_PROVIDERS:
         provider_topics += [
             topics.factoring_outbound(slug),
             topics.factoring_inbound(slug),
-            topics.dead_letters(provider_group(slug)),
+            topics.dead_letters(topics.group_for_provider(slug)),
         ]
     for topic in map(_documented, provider_topics):
         assert f"`{topic}`" in index, f"README.md does not tell providers about {topic}"
@@ -76,6 +78,7 @@ def test_each_provider_topic_is_a_channel_of_its_gateways_document() -> None:
     for slug in topics.FACTORING_PROVIDERS:
         assert f"{_documented(topics.factoring_outbound(slug))}:send" in channels["factoring-gateway"]
         assert f"{_documented(topics.factoring_inbound(slug))}:receive" in channels["factoring-gateway"]
-        assert f"{_documented(topics.dead_letters(provider_group(slug)))}:send" in channels["factoring-gateway"]
-    assert f"{_documented(topics.BUFFER_OUTBOUND)}:send" in channels["financing-gateway"]
-    assert f"{_documented(topics.BUFFER_INBOUND)}:receive" in channels["financing-gateway"]
+        dead_letters = topics.dead_letters(topics.group_for_provider(slug))
+        assert f"{_documented(dead_letters)}:send" in channels["factoring-gateway"]
+    assert f"{_documented(topics.TOPIC_BUFFER_OUTBOUND)}:send" in channels["financing-gateway"]
+    assert f"{_documented(topics.TOPIC_BUFFER_INBOUND)}:receive" in channels["financing-gateway"]

@@ -165,24 +165,26 @@ async def test_bad_input_ends_in_dead_letters_or_refusals_and_books_nothing(
         {**base, "lines": [{**base["lines"][0], "amount_ore": 10**16}, {**base["lines"][1], "amount_ore": 10**16}]}
     )
     for raw in cases.values():
-        await bus.send(topics.LEDGER_COMMANDS, raw, client_id)
+        await bus.send(topics.TOPIC_LEDGER_COMMANDS, raw, client_id)
     # Well-formed but wrong: refused with a reason, not dead-lettered.
     unknown_client = valid.model_copy(
         update={"client_id": f"nobody-{uuid.uuid4().hex[:8]}", "message_id": uuid.uuid4()}
     )
     refused = await bus.command(
-        topics.LEDGER_COMMANDS, unknown_client, key=unknown_client.client_id, expect_accepted=False
+        topics.TOPIC_LEDGER_COMMANDS, unknown_client, key=unknown_client.client_id, expect_accepted=False
     )
     assert "has no books" in (refused.reason or "")
     no_client = invoicing.SendInvoice(
         client_id=f"nobody-{uuid.uuid4().hex[:8]}", acting_user="admin", invoice_id=uuid.uuid4()
     )
-    refused = await bus.command(topics.INVOICING_COMMANDS, no_client, key=no_client.client_id, expect_accepted=False)
+    refused = await bus.command(
+        topics.TOPIC_INVOICING_COMMANDS, no_client, key=no_client.client_id, expect_accepted=False
+    )
     assert "does not exist" in (refused.reason or "")
     for raw in junk(
         invoicing.SendInvoice(client_id=client_id, acting_user="admin", invoice_id=uuid.uuid4()).model_dump(mode="json")
     ).values():
-        await bus.send(topics.INVOICING_COMMANDS, raw, client_id)
+        await bus.send(topics.TOPIC_INVOICING_COMMANDS, raw, client_id)
     # Provider side: junk, an unknown invoice, and an event for a draft the provider never received.
     invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
     event = abc.AbcInvoiceEvent(
@@ -200,7 +202,7 @@ async def test_bad_input_ends_in_dead_letters_or_refusals_and_books_nothing(
 
     # The consumers carry on: fresh, valid commands after the junk are handled.
     after = valid.model_copy(update={"idempotency_key": "after-the-junk", "message_id": uuid.uuid4()})
-    assert (await bus.command(topics.LEDGER_COMMANDS, after, key=client_id)).accepted
+    assert (await bus.command(topics.TOPIC_LEDGER_COMMANDS, after, key=client_id)).accepted
     sent = await operator.send_invoice(client_id, await operator.create_invoice(client_id, person, TEN_THOUSAND))
     assert sent.accepted
 

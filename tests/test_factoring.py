@@ -158,7 +158,9 @@ async def test_an_imported_invoice_is_refused_and_an_excluded_customer_is_invoic
     sent = await operator.send_invoice(client_id, plain)
     assert sent.details["via_factoring"] is False and sent.details["delivery_method"] == "email"
     await asyncio.sleep(1)
-    assert operator.bus.seen(topics.INVOICING_EVENTS, where=lambda m: getattr(m, "invoice_id", None) == plain) == []
+    assert (
+        operator.bus.seen(topics.TOPIC_INVOICING_EVENTS, where=lambda m: getattr(m, "invoice_id", None) == plain) == []
+    )
 
 
 async def test_abc_books_the_domain_example_to_settlement(operator: Operator, client_id: str) -> None:
@@ -294,8 +296,8 @@ async def test_a_retried_command_changes_nothing(operator: Operator, client_id: 
     await operator.simulator_script(operator.urls.abc_simulator, client_id, mode="manual")
     invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
     send = invoicing.SendInvoice(client_id=client_id, acting_user="admin", invoice_id=invoice)
-    first = await operator.bus.command(topics.INVOICING_COMMANDS, send, key=client_id)
-    await operator.bus.send(topics.INVOICING_COMMANDS, send, client_id)  # the same request, retried
+    first = await operator.bus.command(topics.TOPIC_INVOICING_COMMANDS, send, key=client_id)
+    await operator.bus.send(topics.TOPIC_INVOICING_COMMANDS, send, client_id)  # the same request, retried
     await status_of(operator, client_id, invoice, "prepared")
     await asyncio.sleep(2)
     assert first.details["invoice_number"] == "1001"
@@ -340,7 +342,7 @@ async def test_invoicing_refuses_dates_the_ledger_has_closed(operator: Operator,
     _, company = await factoring_client(operator, client_id, "abc-factoring")
     await operator.exclude_customer(client_id, company, "email")
     close = ledger.ClosePeriod(client_id=client_id, through=date(2026, 10, 31))
-    await operator.bus.command(topics.LEDGER_COMMANDS, close, key=client_id)
+    await operator.bus.command(topics.TOPIC_LEDGER_COMMANDS, close, key=client_id)
 
     async def told() -> bool:
         return bool((await operator.client(client_id))["settings"].get("closed_through") == "2026-10-31")
@@ -371,7 +373,7 @@ async def test_a_booking_the_ledger_refuses_shows_its_reason_on_the_invoice(oper
         ],
         source=ledger.BookingSource(service="invoicing", event_type="payment.registered", invoice_id=invoice),
     )
-    await operator.bus.send(topics.LEDGER_COMMANDS, broken, client_id)
+    await operator.bus.send(topics.TOPIC_LEDGER_COMMANDS, broken, client_id)
 
     async def flagged() -> list[dict[str, Any]] | None:
         return (await operator.invoice(client_id, invoice))["booking_problems"] or None

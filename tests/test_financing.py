@@ -44,10 +44,10 @@ def buffer_simulator(services: Stack) -> Iterator[str]:
 async def financing_bus(infra: Stack) -> AsyncIterator[Bus]:
     watched = [
         *WATCHED,
-        (topics.BUFFER_OUTBOUND, buffer.OUTBOUND),
-        (topics.BUFFER_INBOUND, buffer.INBOUND),
-        (topics.FINANCING_EVENTS, financing.FINANCING_EVENTS),
-        (topics.LEDGER_COMMANDS, L.LEDGER_COMMANDS),
+        (topics.TOPIC_BUFFER_OUTBOUND, buffer.OUTBOUND),
+        (topics.TOPIC_BUFFER_INBOUND, buffer.INBOUND),
+        (topics.TOPIC_FINANCING_EVENTS, financing.FINANCING_EVENTS),
+        (topics.TOPIC_LEDGER_COMMANDS, L.LEDGER_COMMANDS),
     ]
     async with Bus(infra.bootstrap, watched) as bus:
         yield bus
@@ -66,7 +66,7 @@ class Client:
     # --- invoicing, played by the test --------------------------------------------------------------------------
     async def announce(self, company_name: str = "Fjellvik Rør AS") -> None:
         created = inv.ClientCreated(client_id=self.id, company_name=company_name, organisation_number="987654321")
-        await self.bus.send(topics.INVOICING_EVENTS, created, self.id)
+        await self.bus.send(topics.TOPIC_INVOICING_EVENTS, created, self.id)
 
     async def user(self, user_id: str, roles: list[str], privileges: list[str], sequence: int | None = None) -> None:
         """Announces a user's effective privileges with the next sequence (or a given, older one)."""
@@ -81,7 +81,7 @@ class Client:
             privileges=privileges,
             sequence=sequence,
         )
-        await self.bus.send(topics.INVOICING_EVENTS, changed, self.id)
+        await self.bus.send(topics.TOPIC_INVOICING_EVENTS, changed, self.id)
 
     async def staff(self) -> None:
         """The client with the default holders of the privilege and an accountant without it."""
@@ -150,26 +150,27 @@ class Client:
             consent_text_version="en-1",
             **fields,
         )
-        return await self.command(topics.FINANCING_COMMANDS, consent, accepted)
+        return await self.command(topics.TOPIC_FINANCING_COMMANDS, consent, accepted)
 
     async def withdraw(self, user: str, accepted: bool = True) -> CommandResult:
         withdrawal = financing.WithdrawFinancingConsent(client_id=self.id, acting_user=user, reason="test")
-        return await self.command(topics.FINANCING_COMMANDS, withdrawal, accepted)
+        return await self.command(topics.TOPIC_FINANCING_COMMANDS, withdrawal, accepted)
 
     async def postings(self, user: str, enabled: bool, accepted: bool = True) -> CommandResult:
         accounts: dict[str, Any] = {"bank_account": "1920", "liability_account": {"account": "2380"}} if enabled else {}
         setting = financing.SetFinancingPostings(client_id=self.id, acting_user=user, enabled=enabled, **accounts)
-        return await self.command(topics.FINANCING_COMMANDS, setting, accepted)
+        return await self.command(topics.TOPIC_FINANCING_COMMANDS, setting, accepted)
 
     # --- the real ledger ----------------------------------------------------------------------------------------
     async def open_books(self) -> None:
-        await self.command(topics.LEDGER_COMMANDS, L.OpenBooks(client_id=self.id, company_name="Fjellvik Rør AS"))
+        await self.command(topics.TOPIC_LEDGER_COMMANDS, L.OpenBooks(client_id=self.id, company_name="Fjellvik Rør AS"))
         for number, name in ((10001, "Kunde C"), (10002, "Kunde D")):
             await self.command(
-                topics.LEDGER_COMMANDS, L.UpsertParty(client_id=self.id, number=number, name=name, kind="customer")
+                topics.TOPIC_LEDGER_COMMANDS,
+                L.UpsertParty(client_id=self.id, number=number, name=name, kind="customer"),
             )
         await self.command(
-            topics.LEDGER_COMMANDS,
+            topics.TOPIC_LEDGER_COMMANDS,
             L.UpsertAccount(client_id=self.id, number="2380", name="Buffer kreditt", account_type="liability"),
         )
 
@@ -182,7 +183,7 @@ class Client:
             lines=list(lines),
             source=L.BookingSource(service="test"),
         )
-        await self.command(topics.LEDGER_COMMANDS, voucher)
+        await self.command(topics.TOPIC_LEDGER_COMMANDS, voucher)
 
     async def invoice(self, number: str, party: int, ore: int, due_in_days: int) -> None:
         due = TODAY + timedelta(days=due_in_days)
@@ -203,7 +204,7 @@ class Client:
 
     # --- what went to Buffer ------------------------------------------------------------------------------------
     def outbound(self, kind: type[Any] | None = None) -> list[Any]:
-        return self.bus.seen(topics.BUFFER_OUTBOUND, kind, lambda m: m.client_id == self.id)
+        return self.bus.seen(topics.TOPIC_BUFFER_OUTBOUND, kind, lambda m: m.client_id == self.id)
 
     def sequences(self) -> list[int]:
         return [m.sequence for m in self.outbound() if hasattr(m, "sequence")]
@@ -277,14 +278,14 @@ async def test_consent_streams_the_ledgers_open_items_then_each_change_once_in_o
     result = await client.consent(ADMIN, context=financing.FinancingContext.UNPAID_INVOICES)
     assert result.details["receivables"] == 3 and result.details["last_sequence"] == 1
 
-    consent = await client.bus.wait_for(topics.BUFFER_OUTBOUND, lambda m: m.client_id == client.id)
+    consent = await client.bus.wait_for(topics.TOPIC_BUFFER_OUTBOUND, lambda m: m.client_id == client.id)
     assert isinstance(consent, buffer.ConsentGiven)
     assert consent.company.organisation_number == "987654321"
     assert (consent.user.user_id, consent.user.roles) == (ADMIN, [inv.ADMINISTRATOR])
     assert (consent.consent.text, consent.consent.text_version) == (CONSENT_TEXT, "en-1")
     assert consent.consent.context is financing.FinancingContext.UNPAID_INVOICES
     snapshot = await client.bus.wait_for(
-        topics.BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ReceivablesSnapshot) and m.client_id == client.id
+        topics.TOPIC_BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ReceivablesSnapshot) and m.client_id == client.id
     )
     assert isinstance(snapshot, buffer.ReceivablesSnapshot)
     assert (snapshot.sequence, snapshot.part, snapshot.parts) == (1, 1, 1)
@@ -315,7 +316,7 @@ async def test_consent_streams_the_ledgers_open_items_then_each_change_once_in_o
 
     await client.invoice("1004", 10002, 500_000, due_in_days=30)
     opened = await client.bus.wait_for(
-        topics.BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ReceivableChanged) and m.client_id == client.id
+        topics.TOPIC_BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ReceivableChanged) and m.client_id == client.id
     )
     assert isinstance(opened, buffer.ReceivableChanged)
     assert (opened.sequence, opened.change, opened.receivable.invoice_reference) == (2, "opened", "1004")
@@ -351,7 +352,7 @@ async def test_consent_streams_the_ledgers_open_items_then_each_change_once_in_o
         exposition = (await http.get(f"{client.gateway}/metrics")).text
     assert metric(exposition, "ledgerline_receivable_stream_sequence", client_id=client.id) == 3
     states = client.bus.seen(
-        topics.FINANCING_EVENTS, financing.OnboardingStateChanged, lambda m: m.client_id == client.id
+        topics.TOPIC_FINANCING_EVENTS, financing.OnboardingStateChanged, lambda m: m.client_id == client.id
     )
     assert [m.state for m in states] == [
         "consent_given",
@@ -373,7 +374,7 @@ async def test_withdrawal_stops_the_stream_and_tells_buffer_and_a_new_consent_re
     result = await client.withdraw(ADMIN)
     assert result.details["last_sequence"] == 1
     withdrawn = await client.bus.wait_for(
-        topics.BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ConsentWithdrawn) and m.client_id == client.id
+        topics.TOPIC_BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ConsentWithdrawn) and m.client_id == client.id
     )
     assert isinstance(withdrawn, buffer.ConsentWithdrawn)
     assert (withdrawn.withdrawn_by, withdrawn.last_sequence) == (ADMIN, 1)
@@ -400,7 +401,7 @@ async def test_a_user_without_signing_authority_is_refused_by_buffer(client: Cli
     await client.consent(ACCOUNTANT)  # we let them ask; only Buffer can tell whether they may sign
 
     refusal = await client.bus.wait_for(
-        topics.BUFFER_INBOUND, lambda m: isinstance(m, buffer.OnboardingRefused) and m.client_id == client.id
+        topics.TOPIC_BUFFER_INBOUND, lambda m: isinstance(m, buffer.OnboardingRefused) and m.client_id == client.id
     )
     assert isinstance(refusal, buffer.OnboardingRefused) and refusal.code is buffer.RefusalCode.NO_SIGNING_AUTHORITY
     widget = await client.until_widget(state="refused")
@@ -408,7 +409,7 @@ async def test_a_user_without_signing_authority_is_refused_by_buffer(client: Cli
     assert "no signing authority" in widget["onboarding"]["refusal"]["reason"]
     assert widget["stream"]["streaming"] is False and widget["credit"] is None
     await client.bus.wait_for(
-        topics.FINANCING_EVENTS,
+        topics.TOPIC_FINANCING_EVENTS,
         lambda m: isinstance(m, financing.OnboardingStateChanged) and m.client_id == client.id and m.state == "refused",
     )
     await client.onboarded(MANAGER)  # someone who may sign can start again
@@ -434,14 +435,14 @@ async def test_a_gap_makes_buffer_ask_for_a_resnapshot_and_the_stream_carries_on
         previous_balance_ore=None,
         cause="injected by the test",
     )
-    await client.bus.send(topics.BUFFER_OUTBOUND, stray, client.id)
+    await client.bus.send(topics.TOPIC_BUFFER_OUTBOUND, stray, client.id)
     asked = await client.bus.wait_for(
-        topics.BUFFER_INBOUND, lambda m: isinstance(m, buffer.ResnapshotRequested) and m.client_id == client.id
+        topics.TOPIC_BUFFER_INBOUND, lambda m: isinstance(m, buffer.ResnapshotRequested) and m.client_id == client.id
     )
     assert isinstance(asked, buffer.ResnapshotRequested)
     assert (asked.expected_sequence, asked.received_sequence) == (2, 5)
     again = await client.bus.wait_for(
-        topics.BUFFER_OUTBOUND,
+        topics.TOPIC_BUFFER_OUTBOUND,
         lambda m: isinstance(m, buffer.ReceivablesSnapshot) and m.client_id == client.id and m.sequence == 2,
     )
     assert isinstance(again, buffer.ReceivablesSnapshot)
@@ -491,10 +492,12 @@ async def test_automatic_postings_book_each_drawdown_and_repayment_exactly_once(
 
     # Buffer delivers the drawdown again: the same message, and the same event under a new message id.
     original = await client.bus.wait_for(
-        topics.BUFFER_INBOUND, lambda m: isinstance(m, buffer.DrawdownMade) and m.drawdown_id == drawdown
+        topics.TOPIC_BUFFER_INBOUND, lambda m: isinstance(m, buffer.DrawdownMade) and m.drawdown_id == drawdown
     )
-    await client.bus.send(topics.BUFFER_INBOUND, original, client.id)
-    await client.bus.send(topics.BUFFER_INBOUND, original.model_copy(update={"message_id": uuid.uuid4()}), client.id)
+    await client.bus.send(topics.TOPIC_BUFFER_INBOUND, original, client.id)
+    await client.bus.send(
+        topics.TOPIC_BUFFER_INBOUND, original.model_copy(update={"message_id": uuid.uuid4()}), client.id
+    )
 
     repayment = await move("repayment", 500_000)
     repaid = await voucher(f"buffer:repayment:{repayment}")
@@ -513,7 +516,9 @@ async def test_automatic_postings_book_each_drawdown_and_repayment_exactly_once(
         [f"buffer:drawdown:{drawdown}", f"buffer:repayment:{repayment}"]
     )
     sent = client.bus.seen(
-        topics.LEDGER_COMMANDS, L.PostVoucher, lambda m: m.client_id == client.id and m.source.provider == "buffer"
+        topics.TOPIC_LEDGER_COMMANDS,
+        L.PostVoucher,
+        lambda m: m.client_id == client.id and m.source.provider == "buffer",
     )
     assert len(sent) == 2
     liability = await get_json(f"{client.ledger}/clients/{client.id}/accounts/2380")

@@ -33,14 +33,14 @@ def post(client: str, key: str, text: str, *lines: L.VoucherLine) -> L.PostVouch
 
 
 async def open_books(bus: Bus, client: str) -> None:
-    await bus.command(topics.LEDGER_COMMANDS, L.OpenBooks(client_id=client, company_name="Test AS"), key=client)
+    await bus.command(topics.TOPIC_LEDGER_COMMANDS, L.OpenBooks(client_id=client, company_name="Test AS"), key=client)
     await bus.command(
-        topics.LEDGER_COMMANDS,
+        topics.TOPIC_LEDGER_COMMANDS,
         L.UpsertAccount(client_id=client, number="2960", name="Mellomregning ABC Factoring", account_type="liability"),
         key=client,
     )
     await bus.command(
-        topics.LEDGER_COMMANDS,
+        topics.TOPIC_LEDGER_COMMANDS,
         L.UpsertParty(client_id=client, number=10001, name="Kunde C", kind="customer"),
         key=client,
     )
@@ -97,7 +97,7 @@ async def test_the_domain_example_books_to_exactly_its_table(services: Stack, bu
     ]
     numbers = []
     for step in steps:
-        result = await bus.command(topics.LEDGER_COMMANDS, step, key=client_id)
+        result = await bus.command(topics.TOPIC_LEDGER_COMMANDS, step, key=client_id)
         numbers.append(result.details["number"])
     assert numbers == [1, 2, 3, 4, 5, 6]
 
@@ -118,7 +118,7 @@ async def test_the_domain_example_books_to_exactly_its_table(services: Stack, bu
     assert per_invoice[0]["open_item"] == c and per_invoice[0]["balance_ore"] == 0
     assert per_invoice[0]["vouchers"] == 5
 
-    changes = bus.seen(topics.LEDGER_EVENTS, L.OpenItemChanged, lambda m: m.client_id == client_id)
+    changes = bus.seen(topics.TOPIC_LEDGER_EVENTS, L.OpenItemChanged, lambda m: m.client_id == client_id)
     assert [(m.original_ore, m.balance_ore) for m in changes] == [(1_250_000, 1_250_000), (1_250_000, 0)]
 
 
@@ -128,24 +128,24 @@ async def test_a_repeated_booking_command_books_once_and_answers_with_the_origin
     await open_books(bus, client_id)
     first = post(client_id, "same-key", "Cash sale", line("1920", "debit", 10_000), line("3000", "credit", 10_000))
     again = first.model_copy(update={"message_id": uuid.uuid4()})
-    one = await bus.command(topics.LEDGER_COMMANDS, first, key=client_id)
-    two = await bus.command(topics.LEDGER_COMMANDS, again, key=client_id)
+    one = await bus.command(topics.TOPIC_LEDGER_COMMANDS, first, key=client_id)
+    two = await bus.command(topics.TOPIC_LEDGER_COMMANDS, again, key=client_id)
     assert two.details["voucher_id"] == one.details["voucher_id"] and two.details["repeat"] is True
     vouchers = await get_json(f"{services.url('ledger')}/clients/{client_id}/vouchers")
     assert len(vouchers) == 1
-    assert len(bus.seen(topics.LEDGER_EVENTS, L.VoucherPosted, lambda m: m.client_id == client_id)) == 1
+    assert len(bus.seen(topics.TOPIC_LEDGER_EVENTS, L.VoucherPosted, lambda m: m.client_id == client_id)) == 1
 
 
 async def test_a_refused_voucher_books_nothing_and_says_why(services: Stack, bus: Bus, client_id: str) -> None:
     await open_books(bus, client_id)
     bad = post(client_id, "bad", "Typo", line("1920", "debit", 10_000), line("3000", "credit", 9_999))
-    result = await bus.command(topics.LEDGER_COMMANDS, bad, key=client_id, expect_accepted=False)
+    result = await bus.command(topics.TOPIC_LEDGER_COMMANDS, bad, key=client_id, expect_accepted=False)
     assert not result.accepted and "does not balance" in (result.reason or "")
-    rejected = await bus.wait_for(topics.LEDGER_REJECTIONS, lambda m: m.client_id == client_id)
+    rejected = await bus.wait_for(topics.TOPIC_LEDGER_REJECTIONS, lambda m: m.client_id == client_id)
     assert isinstance(rejected, L.BookingRejected) and rejected.code == "unbalanced"
     assert await get_json(f"{services.url('ledger')}/clients/{client_id}/vouchers") == []
     unknown = post(client_id, "unknown", "Wrong account", line("1999", "debit", 1), line("3000", "credit", 1))
-    result = await bus.command(topics.LEDGER_COMMANDS, unknown, key=client_id, expect_accepted=False)
+    result = await bus.command(topics.TOPIC_LEDGER_COMMANDS, unknown, key=client_id, expect_accepted=False)
     assert "account 1999 is not in the chart" in (result.reason or "")
 
 
@@ -160,8 +160,8 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
 
     junk = [b"{not json", orjson.dumps(wrong_schema), orjson.dumps(wrong_version)]
     for raw in junk:
-        await bus.send(topics.LEDGER_COMMANDS, raw, client_id)
-    result = await bus.command(topics.LEDGER_COMMANDS, valid, key=client_id)
+        await bus.send(topics.TOPIC_LEDGER_COMMANDS, raw, client_id)
+    result = await bus.command(topics.TOPIC_LEDGER_COMMANDS, valid, key=client_id)
     assert result.accepted
     letters = await bus.wait_count(
         topics.dead_letters("ledger"),
@@ -173,7 +173,7 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
     assert "not JSON" in by_bytes[junk[0]].error
     assert "lines" in by_bytes[junk[1]].error
     assert "unknown contract version 9" in by_bytes[junk[2]].error
-    assert all(m.consumer_group == "ledger" and m.topic == topics.LEDGER_COMMANDS.name for m in letters)
+    assert all(m.consumer_group == "ledger" and m.topic == topics.TOPIC_LEDGER_COMMANDS.name for m in letters)
 
 
 async def test_two_ledger_instances_split_the_partitions_and_number_every_client_without_gaps(
@@ -198,13 +198,13 @@ async def test_two_ledger_instances_split_the_partitions_and_number_every_client
         await eventually(both_assigned, timeout=30)
         clients = [f"scale-{uuid.uuid4().hex[:10]}" for _ in range(16)]
         for client in clients:
-            await bus.send(topics.LEDGER_COMMANDS, L.OpenBooks(client_id=client, company_name="Scale AS"), client)
+            await bus.send(topics.TOPIC_LEDGER_COMMANDS, L.OpenBooks(client_id=client, company_name="Scale AS"), client)
         commands = [
             post(client, f"k{i}", f"Sale {i}", line("1920", "debit", 100 + i), line("3000", "credit", 100 + i))
             for i in range(25)
             for client in clients
         ]
-        await asyncio.gather(*(bus.send(topics.LEDGER_COMMANDS, c, c.client_id) for c in commands))
+        await asyncio.gather(*(bus.send(topics.TOPIC_LEDGER_COMMANDS, c, c.client_id) for c in commands))
         results = await asyncio.gather(*(bus.result(c.message_id, timeout=60) for c in commands))
         assert all(r.accepted for r in results)
         for client in clients:
@@ -225,7 +225,7 @@ async def test_a_correction_is_a_reversal_linked_to_the_original_never_a_change(
 ) -> None:
     await open_books(bus, client_id)
     wrong = await bus.command(
-        topics.LEDGER_COMMANDS,
+        topics.TOPIC_LEDGER_COMMANDS,
         post(client_id, "typo", "Sale, wrong amount", line("1920", "debit", 10_000), line("3000", "credit", 10_000)),
         key=client_id,
     )
@@ -238,10 +238,10 @@ async def test_a_correction_is_a_reversal_linked_to_the_original_never_a_change(
         reason="wrong amount",
         source=SOURCE,
     )
-    reversed_ = await bus.command(topics.LEDGER_COMMANDS, reverse, key=client_id)
+    reversed_ = await bus.command(topics.TOPIC_LEDGER_COMMANDS, reverse, key=client_id)
     assert reversed_.details["number"] == 2
     again = reverse.model_copy(update={"idempotency_key": "typo-reversal-2", "message_id": uuid.uuid4()})
-    refused = await bus.command(topics.LEDGER_COMMANDS, again, key=client_id, expect_accepted=False)
+    refused = await bus.command(topics.TOPIC_LEDGER_COMMANDS, again, key=client_id, expect_accepted=False)
     assert "already been reversed" in (refused.reason or "")
     vouchers = await get_json(f"{services.url('ledger')}/clients/{client_id}/vouchers")
     assert [v["reverses_voucher_id"] for v in vouchers] == [None, str(original)]

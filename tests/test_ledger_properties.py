@@ -16,14 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger.service_layer.handlers import LedgerHandlers
+from ledger.service_layer.handlers import HANDLERS, consumers
 from ledger.settings import LedgerSettings
 from ledgerline_cli.stack import Stack, _secrets
 from ledgerline_contracts import ledger as L
 from ledgerline_contracts.messages import Command
 from servicekit.consumer import Delivery
-from servicekit.db import UnitOfWork, create_engine
+from servicekit.db import PostgresUnitOfWork, create_engine
+from servicekit.messagebus import Consumer, run_batch
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +34,15 @@ SERIES = ["GENERAL", "BANK"]
 
 
 @pytest.fixture(scope="module")
-async def handlers(infra: Stack) -> AsyncIterator[tuple[LedgerHandlers, object]]:
+async def handlers(infra: Stack) -> AsyncIterator[tuple[Consumer, AsyncEngine]]:
     settings = LedgerSettings(
         db_name=infra.db_name("ledger"),
         db_pool_size=4,
         db_password=_secrets(infra.state)["LEDGERLINE_PG_LEDGER_PASSWORD"],
     )
     engine = create_engine(settings)
-    yield LedgerHandlers(lambda: UnitOfWork(engine)), engine
+    (consumer,) = consumers()  # one chart cache for the module, as in one ledger process
+    yield consumer, engine
     await engine.dispose()
 
 
@@ -100,13 +103,13 @@ def as_deliveries(batch: list[Command]) -> list[Delivery]:
 )
 @given(history=a_history())
 async def test_books_stay_right_under_any_redelivery(
-    handlers: tuple[LedgerHandlers, object], history: tuple[str, list[list[Command]]]
+    handlers: tuple[Consumer, AsyncEngine], history: tuple[str, list[list[Command]]]
 ) -> None:
-    handler, engine = handlers
+    consumer, engine = handlers
     client, batches = history
     for batch in batches:
-        await handler.handle_commands(as_deliveries(batch))
-    async with engine.connect() as db:  # type: ignore[attr-defined]
+        await run_batch(consumer, HANDLERS, PostgresUnitOfWork(engine), as_deliveries(batch))
+    async with engine.connect() as db:
         unbalanced = (
             await db.execute(
                 text(

@@ -46,7 +46,7 @@ def _message(client_id: str, correlation_id: str | None) -> CommandResult:
 
 def _delivery(client_id: str, correlation_id: str | None) -> Delivery:
     message = _message(client_id, correlation_id)
-    return Delivery(message, topics.COMMAND_RESULTS.name, 0, 0, None, message.to_bytes(), {})
+    return Delivery(message, topics.TOPIC_COMMAND_RESULTS.name, 0, 0, None, message.to_bytes(), {})
 
 
 def test_one_record_names_its_ids() -> None:
@@ -73,7 +73,7 @@ class _Batch:
 
     def __init__(self, messages: Sequence[CommandResult]) -> None:
         self.raw_message = tuple(
-            ConsumerRecord(topics.COMMAND_RESULTS.name, 0, offset, 0, 0, None, m.to_bytes(), None, 0, 0, [])
+            ConsumerRecord(topics.TOPIC_COMMAND_RESULTS.name, 0, offset, 0, 0, None, m.to_bytes(), None, 0, 0, [])
             for offset, m in enumerate(messages)
         )
         self.acked = False
@@ -102,7 +102,7 @@ async def test_every_line_written_while_a_batch_is_handled_names_its_records(deb
         structlog.get_logger("handler").info("handled one record")
 
     subscription = Subscription(
-        topics.COMMAND_RESULTS, "test-group", Catalogue("results", [CommandResult]), handler, "test"
+        topics.TOPIC_COMMAND_RESULTS, "test-group", Catalogue("results", [CommandResult]), handler, "test"
     )
     processor = BatchProcessor(subscription, DeadLetterPublisher(KafkaBroker(), "test"), "test", RetryPolicy())
     batch = _Batch([_message("client-a", "invoice-1"), _message("client-a", "invoice-2")])
@@ -149,9 +149,9 @@ async def test_one_invoice_can_be_followed_through_invoicing_the_factoring_gatew
     # The message each service handled about this invoice: invoicing hears of its factoring status, the gateway
     # gets the delivery from invoicing, the ledger books the sale and the provider's events.
     path = {
-        "invoicing": topics.FACTORING_EVENTS.name,
-        "factoring-gateway": topics.INVOICING_EVENTS.name,
-        "ledger": topics.LEDGER_COMMANDS.name,
+        "invoicing": topics.TOPIC_FACTORING_EVENTS.name,
+        "factoring-gateway": topics.TOPIC_INVOICING_EVENTS.name,
+        "ledger": topics.TOPIC_LEDGER_COMMANDS.name,
     }
 
     async def followed() -> dict[str, list[dict[str, Any]]] | None:

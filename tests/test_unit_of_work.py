@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledger.settings import LedgerSettings
 from ledgerline_cli.stack import Stack, _secrets
 from ledgerline_contracts.messages import CommandResult
-from servicekit.db import UnitOfWork, create_engine
+from servicekit.db import PostgresUnitOfWork, create_engine
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ async def test_a_failed_unit_of_work_leaves_nothing_behind(engine: AsyncEngine) 
     consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
     message = result()
     with pytest.raises(RuntimeError):
-        async with UnitOfWork(engine) as uow:
+        async with PostgresUnitOfWork(engine) as uow:
             # Driver-level statements first, the way every handler starts: they must not commit on their own.
             assert await uow.claim(consumer, ["k1", "k2"]) == {"k1", "k2"}
             uow.publish("nowhere", message, key="k")
@@ -55,7 +55,7 @@ async def test_a_successful_unit_of_work_commits_inbox_and_outbox_together(engin
     consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
     message = result()
     committed: list[bool] = []
-    async with UnitOfWork(engine) as uow:
+    async with PostgresUnitOfWork(engine) as uow:
         await uow.claim(consumer, ["k1"])
         uow.publish("uow-test-topic", message, key="k")
         uow.after_commit(lambda: committed.append(True))
@@ -68,16 +68,16 @@ async def test_a_successful_unit_of_work_commits_inbox_and_outbox_together(engin
 
 async def test_claims_see_each_other_only_after_commit(engine: AsyncEngine) -> None:
     consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
-    async with UnitOfWork(engine) as first:
+    async with PostgresUnitOfWork(engine) as first:
         assert await first.claim(consumer, ["k"]) == {"k"}
-    async with UnitOfWork(engine) as second:
+    async with PostgresUnitOfWork(engine) as second:
         assert await second.claim(consumer, ["k", "other"]) == {"other"}
 
 
 async def test_a_released_key_can_be_claimed_again(engine: AsyncEngine) -> None:
     consumer = f"uow-test-{uuid.uuid4().hex[:8]}"
-    async with UnitOfWork(engine) as uow:
+    async with PostgresUnitOfWork(engine) as uow:
         assert await uow.claim(consumer, ["refused", "handled"]) == {"refused", "handled"}
         await uow.release(consumer, ["refused"])  # refused for good: its dead letter may be replayed
-    async with UnitOfWork(engine) as uow:
+    async with PostgresUnitOfWork(engine) as uow:
         assert await uow.claim(consumer, ["refused", "handled"]) == {"refused"}

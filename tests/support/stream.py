@@ -86,8 +86,8 @@ async def publish(op: Operator, stream: Stream, count: int) -> None:
         )
         send = invoicing.SendInvoice(client_id=client, acting_user=op.user, invoice_id=invoice)
         sends += [
-            op.bus.send(topics.INVOICING_COMMANDS, draft, client),
-            op.bus.send(topics.INVOICING_COMMANDS, send, client),
+            op.bus.send(topics.TOPIC_INVOICING_COMMANDS, draft, client),
+            op.bus.send(topics.TOPIC_INVOICING_COMMANDS, send, client),
         ]
         if len(sends) >= 400:
             await asyncio.gather(*sends)

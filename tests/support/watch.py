@@ -5,10 +5,10 @@ from ledgerline_contracts.operations import DEAD_LETTERS
 from ledgerline_contracts.providers import abc_factoring, fjord_invoice_sale
 
 WATCHED = [
-    (topics.LEDGER_EVENTS, ledger.LEDGER_EVENTS),
-    (topics.LEDGER_REJECTIONS, ledger.LEDGER_REJECTIONS),
-    (topics.INVOICING_EVENTS, invoicing.INVOICING_EVENTS),
-    (topics.FACTORING_EVENTS, factoring.FACTORING_EVENTS),
+    (topics.TOPIC_LEDGER_EVENTS, ledger.LEDGER_EVENTS),
+    (topics.TOPIC_LEDGER_REJECTIONS, ledger.LEDGER_REJECTIONS),
+    (topics.TOPIC_INVOICING_EVENTS, invoicing.INVOICING_EVENTS),
+    (topics.TOPIC_FACTORING_EVENTS, factoring.FACTORING_EVENTS),
     (topics.factoring_outbound(abc_factoring.SLUG), abc_factoring.OUTBOUND),
     (topics.factoring_outbound(fjord_invoice_sale.SLUG), fjord_invoice_sale.OUTBOUND),
     (topics.factoring_inbound(fjord_invoice_sale.SLUG), fjord_invoice_sale.INBOUND),

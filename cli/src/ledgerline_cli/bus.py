@@ -33,7 +33,7 @@ class Bus:
         self._bootstrap = bootstrap
         self.bootstrap = bootstrap
         self._catalogues: dict[str, Catalogue] = {t.name: c for t, c in watch}
-        self._catalogues[catalogue_topics.COMMAND_RESULTS.name] = Catalogue("results", [CommandResult])
+        self._catalogues[catalogue_topics.TOPIC_COMMAND_RESULTS.name] = Catalogue("results", [CommandResult])
         self._seen: dict[str, list[Message]] = defaultdict(list)
         self._results: dict[UUID, CommandResult] = {}
         self._changed = asyncio.Condition()

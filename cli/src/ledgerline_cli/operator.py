@@ -83,7 +83,7 @@ class Operator:
         self, client_id: str, company: str, organisation_number: str, admin_name: str = "Administrator"
     ) -> CommandResult:
         result = await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.CreateClient(
                 client_id=client_id,
                 company_name=company,
@@ -108,26 +108,27 @@ class Operator:
 
     async def add_user(self, client_id: str, user_id: str, name: str, roles: list[str]) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.AddUser(client_id=client_id, acting_user=self.user, user_id=user_id, name=name, roles=roles),
         )
 
     async def grant(self, client_id: str, role: str, privilege: str, *, revoke: bool = False) -> CommandResult:
         kind = invoicing.RevokePrivilege if revoke else invoicing.GrantPrivilege
         return await self._command(
-            topics.INVOICING_COMMANDS, kind(client_id=client_id, acting_user=self.user, role=role, privilege=privilege)
+            topics.TOPIC_INVOICING_COMMANDS,
+            kind(client_id=client_id, acting_user=self.user, role=role, privilege=privilege),
         )
 
     async def settings(self, client_id: str, expect_accepted: bool = True, **changes: bool) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.ChangeClientSettings(client_id=client_id, acting_user=self.user, **changes),
             expect_accepted=expect_accepted,
         )
 
     async def transfer_legacy_invoices(self, client_id: str) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.TransferUnsentLegacyInvoices(client_id=client_id, acting_user=self.user),
         )
 
@@ -136,7 +137,7 @@ class Operator:
         self, client_id: str, number: str, name: str, account_type: str, control_role: str | None = None
     ) -> CommandResult:
         return await self._command(
-            topics.LEDGER_COMMANDS,
+            topics.TOPIC_LEDGER_COMMANDS,
             ledger.UpsertAccount(
                 client_id=client_id,
                 number=number,
@@ -150,7 +151,7 @@ class Operator:
         self, client_id: str, code: str, name: str, kind: str, control_account: str, first: int, last: int
     ) -> CommandResult:
         return await self._command(
-            topics.LEDGER_COMMANDS,
+            topics.TOPIC_LEDGER_COMMANDS,
             ledger.CreateSubledgerSeries(
                 client_id=client_id,
                 code=code,
@@ -164,26 +165,26 @@ class Operator:
 
     async def add_party(self, client_id: str, number: int, name: str, kind: str) -> CommandResult:
         return await self._command(
-            topics.LEDGER_COMMANDS, ledger.UpsertParty(client_id=client_id, number=number, name=name, kind=kind)
+            topics.TOPIC_LEDGER_COMMANDS, ledger.UpsertParty(client_id=client_id, number=number, name=name, kind=kind)
         )  # type: ignore[arg-type]
 
     async def map_accounts(self, client_id: str, provider: str, accounts: dict[str, AccountRef]) -> CommandResult:
         return await self._command(
-            topics.FACTORING_COMMANDS,
+            topics.TOPIC_FACTORING_COMMANDS,
             factoring.SetAccountMapping(client_id=client_id, provider=provider, accounts=accounts),
         )
 
     # --- factoring integration ------------------------------------------------------------------------------------
     async def activate(self, client_id: str, provider: str, expect_accepted: bool = True) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.ActivateFactoringIntegration(client_id=client_id, acting_user=self.user, provider=provider),
             expect_accepted=expect_accepted,
         )
 
     async def deactivate(self, client_id: str) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.DeactivateFactoringIntegration(client_id=client_id, acting_user=self.user),
         )
 
@@ -197,7 +198,7 @@ class Operator:
         **card: Any,
     ) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.UpsertCustomerCard(
                 client_id=client_id, acting_user=self.user, customer_number=number, customer=customer, **card
             ),
@@ -206,7 +207,7 @@ class Operator:
 
     async def exclude_customer(self, client_id: str, number: int, method: str) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.ExcludeCustomerFromFactoring(
                 client_id=client_id, acting_user=self.user, customer_number=number, delivery_method=method
             ),
@@ -226,7 +227,7 @@ class Operator:
         invoice_id = invoice_id or uuid.uuid4()
         day = invoice_date or date.today()
         await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.CreateInvoiceDraft(
                 client_id=client_id,
                 correlation_id=str(invoice_id),
@@ -245,7 +246,7 @@ class Operator:
         self, client_id: str, invoice_id: uuid.UUID, method: str | None = None, expect_accepted: bool = True
     ) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.SendInvoice(
                 client_id=client_id,
                 correlation_id=str(invoice_id),
@@ -265,7 +266,7 @@ class Operator:
         payment_id: uuid.UUID | None = None,
     ) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.RegisterPayment(
                 client_id=client_id,
                 correlation_id=str(invoice_id),
@@ -286,7 +287,7 @@ class Operator:
         credit_note_id: uuid.UUID | None = None,
     ) -> CommandResult:
         return await self._command(
-            topics.INVOICING_COMMANDS,
+            topics.TOPIC_INVOICING_COMMANDS,
             invoicing.IssueCreditNote(
                 client_id=client_id,
                 correlation_id=str(invoice_id),
@@ -301,7 +302,7 @@ class Operator:
 
     # --- invoice financing ----------------------------------------------------------------------------------------
     async def financing(self, command: Command, expect_accepted: bool = True) -> CommandResult:
-        return await self._command(topics.FINANCING_COMMANDS, command, expect_accepted=expect_accepted)
+        return await self._command(topics.TOPIC_FINANCING_COMMANDS, command, expect_accepted=expect_accepted)
 
     # --- reports --------------------------------------------------------------------------------------------------
     async def invoices(self, client_id: str, unpaid: bool = False) -> list[dict[str, Any]]:

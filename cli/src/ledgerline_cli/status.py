@@ -20,6 +20,7 @@ from typing import Literal
 
 import httpx
 import typer
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -27,12 +28,8 @@ from rich.text import Text
 
 from .stack import Stack
 
+
 # --- reading the Prometheus text format ----------------------------------------------------------------------------
-_SAMPLE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+-?\d+)?$")
-_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
-_ESCAPE = re.compile(r"\\(.)")
-
-
 @dataclass(frozen=True)
 class Sample:
     name: str
@@ -44,19 +41,12 @@ class Sample:
 
 
 def parse_exposition(text: str) -> list[Sample]:
-    """The samples of a Prometheus text exposition (comments, HELP and TYPE lines skipped)."""
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#") or not (match := _SAMPLE.match(line)):
-            continue
-        labels = tuple(
-            sorted(
-                (name, _ESCAPE.sub(lambda m: "\n" if m[1] == "n" else m[1], value))
-                for name, value in _LABEL.findall(match["labels"] or "")
-            )
-        )
-        samples.append(Sample(match["name"], labels, float(match["value"])))
-    return samples
+    """The samples of a Prometheus text exposition (prometheus_client's own parser)."""
+    return [
+        Sample(sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
 
 
 # --- what the table shows ----------------------------------------------------------------------------------------

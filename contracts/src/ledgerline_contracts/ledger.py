@@ -273,8 +273,3 @@ LEDGER_EVENTS = Catalogue(
     ],
 )
 LEDGER_REJECTIONS = Catalogue("ledger.booking-rejections", [BookingRejected])
-
-LedgerCommand = (
-    OpenBooks | UpsertAccount | CreateSubledgerSeries | UpsertParty | ClosePeriod | PostVoucher | ReverseVoucher
-)
-LedgerEvent = BooksOpened | AccountUpserted | SubledgerSeriesCreated | PartyUpserted | VoucherPosted | OpenItemChanged

@@ -33,61 +33,61 @@ def group(name: str) -> str:
 
 
 # --- commands and events between our own services -------------------------------------------------------------
-LEDGER_COMMANDS = Topic(
+TOPIC_LEDGER_COMMANDS = Topic(
     "ledger.commands.v1",
     8,
     "client_id",
     "Chart of accounts, sub-ledgers, periods and booking commands (PostVoucher, ReverseVoucher) for the ledger.",
 )
-LEDGER_EVENTS = Topic(
+TOPIC_LEDGER_EVENTS = Topic(
     "ledger.events.v1",
     8,
     "client_id",
     "What the ledger did: VoucherPosted, OpenItemChanged, chart and sub-ledger changes.",
 )
-LEDGER_REJECTIONS = Topic(
+TOPIC_LEDGER_REJECTIONS = Topic(
     "ledger.booking-rejections.v1",
     4,
     "client_id",
     "BookingRejected: a booking command the ledger refused, with the reason. Never half-applied.",
 )
-INVOICING_COMMANDS = Topic(
+TOPIC_INVOICING_COMMANDS = Topic(
     "invoicing.commands.v1",
     8,
     "client_id",
     "Clients, users and roles, customer cards, invoices, legacy factoring and integration activation.",
 )
-INVOICING_EVENTS = Topic(
+TOPIC_INVOICING_EVENTS = Topic(
     "invoicing.events.v1",
     8,
     "client_id",
     "What invoicing did: invoice deliveries for factoring, activation requests, privilege changes, payments.",
 )
-FACTORING_COMMANDS = Topic(
+TOPIC_FACTORING_COMMANDS = Topic(
     "factoring.commands.v1",
     4,
     "client_id",
     "Account mappings for factoring integrations.",
 )
-FACTORING_EVENTS = Topic(
+TOPIC_FACTORING_EVENTS = Topic(
     "factoring.events.v1",
     8,
     "client_id",
     "What the factoring gateway did: activation answers, factoring status of invoices, reconciliation.",
 )
-FINANCING_COMMANDS = Topic(
+TOPIC_FINANCING_COMMANDS = Topic(
     "financing.commands.v1",
     4,
     "client_id",
     "Invoice-financing onboarding: consent, withdrawal, automatic-posting option.",
 )
-FINANCING_EVENTS = Topic(
+TOPIC_FINANCING_EVENTS = Topic(
     "financing.events.v1",
     4,
     "client_id",
     "What the financing gateway did: onboarding state and credit limit changes.",
 )
-COMMAND_RESULTS = Topic(
+TOPIC_COMMAND_RESULTS = Topic(
     "ledgerline.command-results.v1",
     4,
     "command_id",
@@ -121,13 +121,13 @@ def factoring_inbound(slug: str) -> Topic:
     )
 
 
-BUFFER_OUTBOUND = Topic(
+TOPIC_BUFFER_OUTBOUND = Topic(
     "financing.buffer.outbound.v1",
     4,
     "client_id",
     "To Buffer: consent/onboarding, receivables snapshot and changes with a per-client sequence, withdrawal.",
 )
-BUFFER_INBOUND = Topic(
+TOPIC_BUFFER_INBOUND = Topic(
     "financing.buffer.inbound.v1",
     4,
     "client_id",
@@ -144,37 +144,58 @@ def dead_letters(consumer_group: str) -> Topic:
     )
 
 
+# --- consumer groups: one per (service, topic) it reads; each has its own dead-letter topic -----------------------
+GROUP_LEDGER = "ledger"
+GROUP_INVOICING_COMMANDS = "invoicing"
+GROUP_INVOICING_LEDGER_EVENTS = "invoicing.ledger-events"
+GROUP_INVOICING_FACTORING_EVENTS = "invoicing.factoring-events"
+GROUP_INVOICING_BOOKING_REJECTIONS = "invoicing.booking-rejections"
+GROUP_FACTORING_INVOICING_EVENTS = "factoring-gateway"
+GROUP_FACTORING_COMMANDS = "factoring-gateway.commands"
+GROUP_FINANCING_COMMANDS = "financing-gateway"
+GROUP_FINANCING_INVOICING_EVENTS = "financing-gateway.invoicing-events"
+GROUP_FINANCING_LEDGER_EVENTS = "financing-gateway.ledger-events"
+GROUP_FINANCING_BUFFER = "financing-gateway.buffer"
+# (The first group of each service kept the service's name when groups were split per topic; renaming a live
+# group would re-read its topics from the start, so the names stay.)
+
+
+def group_for_provider(slug: str) -> str:
+    """The factoring gateway's consumer group for one provider's inbound topic (scaled per provider)."""
+    return f"factoring-gateway.{slug}"
+
+
 CONSUMER_GROUPS = (
-    "ledger",
-    "invoicing",
-    "invoicing.ledger-events",
-    "invoicing.factoring-events",
-    "invoicing.booking-rejections",
-    "factoring-gateway",
-    "factoring-gateway.commands",
-    *(f"factoring-gateway.{slug}" for slug in FACTORING_PROVIDERS),
-    "financing-gateway",
-    "financing-gateway.invoicing-events",
-    "financing-gateway.ledger-events",
-    "financing-gateway.buffer",
+    GROUP_LEDGER,
+    GROUP_INVOICING_COMMANDS,
+    GROUP_INVOICING_LEDGER_EVENTS,
+    GROUP_INVOICING_FACTORING_EVENTS,
+    GROUP_INVOICING_BOOKING_REJECTIONS,
+    GROUP_FACTORING_INVOICING_EVENTS,
+    GROUP_FACTORING_COMMANDS,
+    *(group_for_provider(slug) for slug in FACTORING_PROVIDERS),
+    GROUP_FINANCING_COMMANDS,
+    GROUP_FINANCING_INVOICING_EVENTS,
+    GROUP_FINANCING_LEDGER_EVENTS,
+    GROUP_FINANCING_BUFFER,
 )
 """Every consumer group of our services (each has its own dead-letter topic)."""
 
 
 def all_topics() -> list[Topic]:
     topics = [
-        LEDGER_COMMANDS,
-        LEDGER_EVENTS,
-        LEDGER_REJECTIONS,
-        INVOICING_COMMANDS,
-        INVOICING_EVENTS,
-        FACTORING_COMMANDS,
-        FACTORING_EVENTS,
-        FINANCING_COMMANDS,
-        FINANCING_EVENTS,
-        COMMAND_RESULTS,
-        BUFFER_OUTBOUND,
-        BUFFER_INBOUND,
+        TOPIC_LEDGER_COMMANDS,
+        TOPIC_LEDGER_EVENTS,
+        TOPIC_LEDGER_REJECTIONS,
+        TOPIC_INVOICING_COMMANDS,
+        TOPIC_INVOICING_EVENTS,
+        TOPIC_FACTORING_COMMANDS,
+        TOPIC_FACTORING_EVENTS,
+        TOPIC_FINANCING_COMMANDS,
+        TOPIC_FINANCING_EVENTS,
+        TOPIC_COMMAND_RESULTS,
+        TOPIC_BUFFER_OUTBOUND,
+        TOPIC_BUFFER_INBOUND,
     ]
     for slug in FACTORING_PROVIDERS:
         topics += [factoring_outbound(slug), factoring_inbound(slug)]

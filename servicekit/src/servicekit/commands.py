@@ -9,7 +9,7 @@ from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Command, CommandResult
 
 from . import metrics
-from .db import UnitOfWork
+from .unit_of_work import UnitOfWork
 
 
 def answer(
@@ -50,7 +50,7 @@ def answer_later(
 ) -> None:
     """Answers a command whose outcome was known only later (e.g. at the end of a saga)."""
     uow.publish(
-        topics.COMMAND_RESULTS,
+        topics.TOPIC_COMMAND_RESULTS,
         CommandResult(
             command_id=command_id,
             command_type=command_type,

@@ -24,7 +24,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from aiokafka.errors import CommitFailedError, KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
@@ -148,25 +149,55 @@ def kept_value(value: bytes | None) -> dict[str, Any]:
     }
 
 
+def dead_letter(
+    group: str,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: dict[str, str] | None = None,
+    kind: str,
+    error: str,
+    attempts: int,
+    first_failed_at: datetime,
+) -> DeadLetter:
+    """The dead letter of a record: where it came from, why it failed, and its original bytes for a replay."""
+    return DeadLetter(
+        consumer_group=group,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key_b64=base64.b64encode(key).decode() if key is not None else None,
+        **kept_value(value),
+        headers=headers or {},
+        error_kind=kind,  # type: ignore[arg-type]
+        error=error[:4000],
+        attempts=attempts,
+        first_failed_at=first_failed_at,
+        last_failed_at=datetime.now(UTC),
+    )
+
+
 class DeadLetterPublisher:
     def __init__(self, publisher: Publisher, service: str) -> None:
         self._publisher = publisher
         self._service = service
 
     async def send(self, group: str, record: _Record, kind: str, error: str, attempts: int, first: datetime) -> None:
-        letter = DeadLetter(
-            consumer_group=group,
+        letter = dead_letter(
+            group,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-            **kept_value(record.value),
+            key=record.key,
+            value=record.value,
             headers=record.headers,
-            error_kind=kind,  # type: ignore[arg-type]
-            error=error[:4000],
+            kind=kind,
+            error=error,
             attempts=attempts,
             first_failed_at=first,
-            last_failed_at=datetime.now(UTC),
         )
         # Awaited: the offset is committed only once the dead letter is safely in Kafka.
         try:
@@ -299,32 +330,38 @@ class BatchProcessor:
         """Calls the handler; retries while the infrastructure is failing; raises _Suspect otherwise."""
         # Bound around the retries too, so the handler's own lines and the failure warnings name the records.
         with bound_contextvars(**log_context(deliveries)):
-            backoff = 0.1
-            deadline = time.monotonic() + self._policy.transient_window
-            while True:
-                try:
-                    await self.subscription.handler(deliveries)
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    metrics.handler_errors.labels(self._service, self.subscription.group, type(error).__name__).inc()
-                    if not is_transient(error):
-                        log.warning(
-                            "handler failed", consumer=self.subscription.group, error=repr(error), exc_info=error
-                        )
-                        raise _Suspect(error) from error
-                    if time.monotonic() > deadline:
-                        raise _HandBack(error) from error
-                    metrics.retries.labels(self._service, self.subscription.group, "transient").inc()
-                    log.warning(
-                        "infrastructure unavailable, retrying",
-                        consumer=self.subscription.group,
-                        error=repr(error),
-                        backoff_s=backoff,
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._policy.transient_backoff_max)
+            retrying = AsyncRetrying(
+                retry=retry_if_exception(is_transient),
+                wait=wait_exponential(multiplier=0.1, max=self._policy.transient_backoff_max),
+                stop=stop_after_delay(self._policy.transient_window),
+                before_sleep=self._on_transient,
+                reraise=True,
+            )
+            try:
+                await retrying(self._call_handler, deliveries)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_transient(error):
+                    log.warning("handler failed", consumer=self.subscription.group, error=repr(error), exc_info=error)
+                    raise _Suspect(error) from error
+                raise _HandBack(error) from error  # away for the whole window: give the records back to Kafka
+
+    async def _call_handler(self, deliveries: Sequence[Delivery]) -> None:
+        try:
+            await self.subscription.handler(deliveries)
+        except Exception as error:
+            metrics.handler_errors.labels(self._service, self.subscription.group, type(error).__name__).inc()
+            raise
+
+    def _on_transient(self, attempt: RetryCallState) -> None:
+        metrics.retries.labels(self._service, self.subscription.group, "transient").inc()
+        log.warning(
+            "infrastructure unavailable, retrying",
+            consumer=self.subscription.group,
+            error=repr(attempt.outcome.exception() if attempt.outcome else None),
+            backoff_s=attempt.upcoming_sleep,
+        )
 
     async def _commit(self, message: KafkaMessage) -> None:
         try:
@@ -390,6 +427,3 @@ def attach(
         max_poll_interval_ms=5 * 60 * 1000,
     )(consume)
     return processor
-
-
-Handler = Callable[[Sequence[Delivery]], Awaitable[None]]

@@ -32,6 +32,7 @@ from ledgerline_contracts.topics import Topic
 
 from . import metrics
 from .settings import ServiceSettings
+from .unit_of_work import by_message_id
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:
@@ -73,10 +74,6 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
 M = TypeVar("M", bound=Message)
 
 
-def _by_message_id(message: Message) -> str:
-    return str(message.message_id)
-
-
 class OutboxSignal:
     """Wakes the relay as soon as a unit of work committed outbox rows, instead of waiting for its next poll."""
 
@@ -98,8 +95,8 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
     return key.encode()
 
 
-class UnitOfWork:
-    """One transaction: `async with UnitOfWork(engine) as uow:` commits on success, rolls back on error.
+class PostgresUnitOfWork:
+    """One transaction: `async with PostgresUnitOfWork(engine) as uow:` commits on success, rolls back on error.
 
     The transaction is asyncpg's own, begun explicitly on entry. (SQLAlchemy's asyncpg adapter begins lazily, on
     the first statement *it* executes; statements sent straight to the driver before that would each commit on
@@ -194,7 +191,7 @@ class UnitOfWork:
 
         A message whose key was handled before, or that repeats within the same batch, is left out and counted.
         """
-        key = key or _by_message_id
+        key = key or by_message_id
         fresh = await self.claim(consumer, [key(m) for m in messages])
         result: list[M] = []
         for message in messages:
@@ -213,6 +210,15 @@ class UnitOfWork:
         await connection.copy_records_to_table(
             "outbox", records=self._outbox, columns=["topic", "message_key", "payload"]
         )
+
+
+async def query(engine: AsyncEngine, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows of a read-only query on a pooled connection, as dicts. Plain SQL with asyncpg's `$1` parameters, the
+    same way the repositories write (the tables in each service's `tables.py` exist for its migrations)."""
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        return [dict(row) for row in await driver.fetch(sql, *args)]
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from .db import create_engine
+from .db import create_engine, plumbing_tables
 from .settings import ServiceSettings
 
 
@@ -60,27 +60,12 @@ def run_env(metadata: MetaData, settings_type: type[ServiceSettings]) -> None:
 
 
 def create_plumbing_tables() -> None:
-    """For a service's first migration: the outbox and inbox tables (see servicekit.db.plumbing_tables)."""
-    import sqlalchemy as sa
+    """For a service's first migration: the outbox and inbox tables, exactly as `servicekit.db.plumbing_tables`
+    declares them (one declaration; the migration test compares the result with it)."""
     from alembic import op
 
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("topic", sa.Text(), nullable=False),
-        sa.Column("message_key", sa.LargeBinary(), nullable=True),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.Text(), nullable=False),
-        sa.Column("message_key", sa.Text(), nullable=False),
-        sa.Column("handled_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "message_key"),
-    )
-    op.create_index("inbox_handled_at", "inbox", ["handled_at"], unique=False)
+    for table in plumbing_tables(MetaData()):
+        table.create(op.get_bind())
 
 
 def drop_plumbing_tables() -> None:

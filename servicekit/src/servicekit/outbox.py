@@ -13,12 +13,12 @@ import zlib
 from collections import Counter
 
 from aiokafka.errors import KafkaError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from . import metrics
 from .broker import Publisher
-from .db import OutboxSignal, UnitOfWork
+from .db import OutboxSignal, PostgresUnitOfWork, query
 from .errors import is_transient
 from .logging import get_logger
 
@@ -47,22 +47,35 @@ class OutboxRelay:
         self._last_gauge = 0.0
 
     async def run(self) -> None:
-        backoff = 0.1
+        # The relay must outlive any outage: every failure is retried, backing off up to 5 s.
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=0.1, max=5.0),
+            stop=lambda _: self._stopping.is_set(),
+            before_sleep=self._on_failure,
+            reraise=True,
+        )
         while not self._stopping.is_set():
             try:
-                published = await self.relay_once()
-                await self._update_gauges()
-                backoff = 0.1
-            except Exception as error:  # the relay must outlive any outage
-                level = "warning" if is_transient(error) else "error"
-                getattr(log, level)("outbox relay failed, will retry", error=repr(error), backoff_s=backoff)
-                if isinstance(error, KafkaError):
-                    await self._publisher.renew()  # a fresh idempotent producer, with fresh sequence numbers
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
+                published: int = await retrying(self._relay_and_measure)
+            except Exception:
+                return  # stopping while the infrastructure was away
             if published < self._batch_size:
                 await self._signal.wait(self._poll_seconds)
+
+    async def _relay_and_measure(self) -> int:
+        published = await self.relay_once()
+        await self._update_gauges()
+        return published
+
+    async def _on_failure(self, attempt: RetryCallState) -> None:
+        error = attempt.outcome.exception() if attempt.outcome else None
+        backoff = attempt.upcoming_sleep
+        if error is not None and is_transient(error):
+            log.warning("outbox relay failed, will retry", error=repr(error), backoff_s=backoff)
+        else:
+            log.error("outbox relay failed, will retry", error=repr(error), backoff_s=backoff)
+        if isinstance(error, KafkaError):
+            await self._publisher.renew()  # a fresh idempotent producer, with fresh sequence numbers
 
     def stop(self) -> None:
         self._stopping.set()
@@ -71,7 +84,7 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publishes one batch; returns how many rows went out (0 when another instance holds the lock)."""
         started = time.perf_counter()
-        async with UnitOfWork(self._engine) as uow:
+        async with PostgresUnitOfWork(self._engine) as uow:
             db = await uow.driver()
             if not await db.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_id):
                 return 0
@@ -94,11 +107,8 @@ class OutboxRelay:
         if now - self._last_gauge < 2.0:
             return
         self._last_gauge = now
-        async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    text("SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at)) FROM outbox")
-                )
-            ).one()
-        metrics.outbox_backlog.labels(self._service).set(row[0])
-        metrics.outbox_oldest_age.labels(self._service).set(float(row[1] or 0.0))
+        (row,) = await query(
+            self._engine, "SELECT count(*) AS backlog, EXTRACT(EPOCH FROM now() - min(created_at)) AS age FROM outbox"
+        )
+        metrics.outbox_backlog.labels(self._service).set(row["backlog"])
+        metrics.outbox_oldest_age.labels(self._service).set(float(row["age"] or 0.0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import uvicorn
@@ -26,9 +26,10 @@ from . import metrics
 from .asyncapi import Publication, asyncapi_document
 from .broker import Publisher, make_broker
 from .consumer import BatchProcessor, DeadLetterPublisher, RetryPolicy, Subscription, attach
-from .db import OutboxSignal, UnitOfWork, create_engine, ping
+from .db import OutboxSignal, PostgresUnitOfWork, create_engine, ping
 from .http import BadRequest, JSONResponse, error_response
 from .logging import configure_logging, get_logger
+from .messagebus import Consumer, Handlers, routes
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 
@@ -66,8 +67,13 @@ class Service:
         self._started = False
 
     # --- declaration ----------------------------------------------------------------------------------------------
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.signal, self.settings.service_name)
+    def uow(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.engine, self.signal, self.settings.service_name)
+
+    def consume(self, consumers: Iterable[Consumer], handlers: Handlers) -> None:
+        """Subscribes every consumer to the types the routing table sends it (see `servicekit.messagebus`)."""
+        for subscription in routes(consumers, handlers, self.uow):
+            self.subscribe(subscription)
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)

@@ -355,7 +355,12 @@ def _account_route(path: str, move: Callable[[str, int], Awaitable[dict[str, obj
 def run() -> None:
     settings = SimulatorSettings()
     simulator = Simulator(
-        "buffer", topics.BUFFER_OUTBOUND, topics.BUFFER_INBOUND, buffer.OUTBOUND, settings, script_from_env()
+        "buffer",
+        topics.TOPIC_BUFFER_OUTBOUND,
+        topics.TOPIC_BUFFER_INBOUND,
+        buffer.OUTBOUND,
+        settings,
+        script_from_env(),
     )
     provider = Buffer(simulator.send, simulator.scripts.for_client)
     simulator.on_batch(provider.handle_batch)

@@ -6,31 +6,53 @@ there, which a projection of the ledger's events could not promise.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import httpx
 
+from ledgerline_contracts.factoring import AccountRef
+
 from ..domain.mapping import KnownLedger
+from ..domain.reconciliation import LedgerBalance
 
 
 class LedgerUnavailable(ConnectionError):
     """The ledger did not answer: a transient failure, so the message is retried rather than refused."""
 
 
+class Ledger(Protocol):
+    """What the handlers ask of the ledger: the client's chart, as it is now."""
+
+    async def chart(self, client_id: str) -> KnownLedger: ...
+
+
 class LedgerClient:
     def __init__(self, base_url: str) -> None:
         self._base_url = base_url
 
-    async def chart(self, client_id: str) -> KnownLedger:
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         try:
             async with httpx.AsyncClient(base_url=self._base_url, timeout=10) as http:
-                response = await http.get(f"/clients/{client_id}/chart")
+                response = await http.get(path, params=params)
                 response.raise_for_status()
         except httpx.HTTPError as error:
-            raise LedgerUnavailable(f"the ledger's chart query failed: {error!r}") from error
-        chart = response.json()
+            raise LedgerUnavailable(f"the ledger's query {path} failed: {error!r}") from error
+        return response.json()
+
+    async def chart(self, client_id: str) -> KnownLedger:
+        chart = await self._get(f"/clients/{client_id}/chart")
         return KnownLedger(
             frozenset(a["number"] for a in chart["accounts"]),
             {p["number"]: _control_account(chart, p["series"]) for p in chart["parties"]},
         )
+
+    async def balances_per_item(self, client_id: str, ref: AccountRef) -> dict[str, LedgerBalance]:
+        """An account's (or a party's) balance per open item, zero balances included: what reconciliation checks."""
+        params = {"include_zero": "true"}
+        if ref.party is not None:
+            params["party"] = str(ref.party)
+        rows = await self._get(f"/clients/{client_id}/accounts/{ref.account}/items", params)
+        return {row["open_item"]: LedgerBalance(row["balance_ore"], row["voucher_numbers"]) for row in rows}
 
 
 def _control_account(chart: dict[str, list[dict[str, object]]], series: object) -> str:

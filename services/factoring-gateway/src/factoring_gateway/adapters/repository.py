@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -12,7 +13,7 @@ import asyncpg
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import FactoringStatus
 from servicekit.consumer import Delivery
-from servicekit.db import UnitOfWork
+from servicekit.db import PostgresUnitOfWork
 
 from ..domain.lifecycle import Case
 from ..domain.providers.base import ClientInfo
@@ -41,8 +42,33 @@ class Parked:
     origin: Origin
 
 
+class Repository(Protocol):
+    """What the handlers read and write. `GatewayRepository` is the PostgreSQL one; `adapters.memory` keeps the
+    same tables in memory for unit tests."""
+
+    async def mapping(self, client_id: str, provider: str) -> dict[str, AccountRef] | None: ...
+
+    async def save_mapping(self, client_id: str, provider: str, accounts: dict[str, AccountRef]) -> None: ...
+
+    async def active_integration(self, client_id: str) -> tuple[str, ClientInfo] | None: ...
+
+    async def set_integration(self, client: ClientInfo, provider: str, display_name: str, active: bool) -> None: ...
+
+    async def cases(self, invoice_ids: Iterable[UUID]) -> dict[UUID, Case]: ...
+
+    async def save_cases(self, cases: Iterable[Case], new: bool = False) -> None: ...
+
+    async def park(
+        self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
+    ) -> int | None: ...
+
+    async def parked_for(self, provider: str, invoice_ids: Iterable[UUID]) -> list[Parked]: ...
+
+    async def unpark(self, parked_id: int) -> None: ...
+
+
 class GatewayRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
         self._uow = uow
 
     async def _db(self) -> asyncpg.Connection:
@@ -92,7 +118,7 @@ class GatewayRepository:
         rows = await (await self._db()).fetch(
             "SELECT * FROM cases WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id FOR UPDATE", ids
         )
-        return {r["invoice_id"]: _case(r) for r in rows}
+        return {r["invoice_id"]: case_from_row(r) for r in rows}
 
     async def save_cases(self, cases: Iterable[Case], new: bool = False) -> None:
         rows = [
@@ -169,7 +195,8 @@ class GatewayRepository:
         await (await self._db()).execute("DELETE FROM parked_events WHERE id = $1", parked_id)
 
 
-def _case(row: asyncpg.Record) -> Case:
+def case_from_row(row: Mapping[str, Any]) -> Case:
+    """A case as stored (the repository and the views read it the same way)."""
     return Case(
         invoice_id=row["invoice_id"],
         client_id=row["client_id"],

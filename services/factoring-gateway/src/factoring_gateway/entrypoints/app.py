@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ledgerline_contracts import factoring, invoicing, ledger, topics
+from ledgerline_contracts import factoring, ledger, topics
 from ledgerline_contracts.messages import CommandResult
 from ledgerline_contracts.operations import DeadLetter
-from servicekit.consumer import Subscription
 from servicekit.logging import get_logger
 from servicekit.service import BackgroundTask, Service
 
@@ -15,7 +14,7 @@ from .. import metrics
 from ..adapters.ledger_client import LedgerClient
 from ..domain.providers import ADAPTERS
 from ..service_layer import views
-from ..service_layer.handlers import COMMANDS, INVOICING_EVENTS, GatewayHandlers, provider_group
+from ..service_layer.handlers import consumers, handlers
 from ..settings import FactoringGatewaySettings
 from . import http
 
@@ -31,66 +30,31 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
         "deliveries in its format) and inbound topic (its events, booked exactly once against the client's mapped "
         "accounts).",
     )
-    handlers = GatewayHandlers(service.uow, LedgerClient(settings.ledger_url))
-    if settings.core:
-        service.subscribe(
-            Subscription(
-                topics.INVOICING_EVENTS,
-                INVOICING_EVENTS,
-                invoicing.INVOICING_EVENTS,
-                handlers.handle_invoicing_events,
-                "Activation requests, deliveries, credit notes and direct payments from invoicing.",
-                wants=frozenset(
-                    m.type_name()
-                    for m in (
-                        invoicing.FactoringActivationRequested,
-                        invoicing.FactoringIntegrationDeactivated,
-                        invoicing.InvoiceDelivery,
-                        invoicing.InvoiceCredited,
-                        invoicing.DirectPaymentReceived,
-                    )
-                ),
-            )
-        )
-        service.subscribe(
-            Subscription(
-                topics.FACTORING_COMMANDS,
-                COMMANDS,
-                factoring.FACTORING_COMMANDS,
-                handlers.handle_commands,
-                "Account mappings per client and provider.",
-            )
-        )
-    for slug in settings.providers or ADAPTERS:
-        adapter = ADAPTERS[slug]
-        service.subscribe(
-            Subscription(
-                topics.factoring_inbound(slug),
-                provider_group(slug),
-                adapter.inbound,
-                handlers.provider_handler(slug),
-                f"Events from {adapter.display_name}; deduplicated on the provider's event id.",
-            )
-        )
+    providers = [ADAPTERS[slug] for slug in settings.providers or ADAPTERS]
+    service.consume(
+        consumers(LedgerClient(settings.ledger_url), providers=providers, core=settings.core),
+        handlers(providers, core=settings.core),
+    )
+    for adapter in providers:
         service.publishes(
-            topics.factoring_outbound(slug),
+            topics.factoring_outbound(adapter.slug),
             adapter.delivery_models,
             f"Deliveries, credit notes and onboarding for {adapter.display_name}, in its own format.",
         )
         service.publishes(
-            topics.dead_letters(provider_group(slug)),
+            topics.dead_letters(topics.group_for_provider(adapter.slug)),
             [DeadLetter],
             f"{adapter.display_name}'s events that were refused, with the reason.",
         )
     service.publishes(
-        topics.FACTORING_EVENTS,
+        topics.TOPIC_FACTORING_EVENTS,
         factoring.FACTORING_EVENTS.models,
         "Activation answers and factoring status of invoices.",
     )
-    service.publishes(topics.LEDGER_COMMANDS, [ledger.PostVoucher], "Bookings for provider events.")
-    service.publishes(topics.COMMAND_RESULTS, [CommandResult], "Answers to account-mapping commands.")
+    service.publishes(topics.TOPIC_LEDGER_COMMANDS, [ledger.PostVoucher], "Bookings for provider events.")
+    service.publishes(topics.TOPIC_COMMAND_RESULTS, [CommandResult], "Answers to account-mapping commands.")
     http.register(service, settings)
-    service.run_in_background(_watch_parked(service, list(settings.providers or ADAPTERS)))
+    service.run_in_background(_watch_parked(service, [adapter.slug for adapter in providers]))
     return service
 
 

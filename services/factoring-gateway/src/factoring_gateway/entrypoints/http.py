@@ -9,6 +9,7 @@ from starlette.requests import Request
 from servicekit.http import BadRequest
 from servicekit.service import Service
 
+from ..adapters.ledger_client import LedgerClient
 from ..domain.providers import ADAPTERS
 from ..service_layer import views
 from ..settings import FactoringGatewaySettings
@@ -16,6 +17,7 @@ from ..settings import FactoringGatewaySettings
 
 def register(service: Service, settings: FactoringGatewaySettings) -> None:
     engine = service.engine
+    ledger = LedgerClient(settings.ledger_url)
 
     def provider_of(request: Request) -> str:
         provider = request.query_params.get("provider")
@@ -34,9 +36,7 @@ def register(service: Service, settings: FactoringGatewaySettings) -> None:
         return await views.parked(engine, request.path_params["client_id"])
 
     async def reconciliation(request: Request) -> object:
-        return await views.reconciliation(
-            engine, settings.ledger_url, request.path_params["client_id"], provider_of(request)
-        )
+        return await views.reconciliation(engine, ledger, request.path_params["client_id"], provider_of(request))
 
     prefix = "/clients/{client_id}"
     service.get(f"{prefix}/integrations", integrations)

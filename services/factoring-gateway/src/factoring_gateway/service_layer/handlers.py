@@ -3,13 +3,17 @@
 Provider events are applied per invoice through the lifecycle (domain.lifecycle). One that cannot apply yet
 is parked and retried whenever its invoices move; one that can never apply is refused to the dead-letter topic
 with the reason and books nothing. A provider may only touch invoices that were handed to it.
+
+The routing table depends on which providers an instance serves, so `handlers()` builds it: invoicing's events
+and the mapping commands (unless the instance runs without the core, scaling providers alone), and every
+inbound message type of each provider it serves. `consumers()` declares the matching subscriptions.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -29,306 +33,149 @@ from ledgerline_contracts.invoicing import (
     InvoiceCredited,
     InvoiceDelivery,
 )
-from ledgerline_contracts.messages import UndecodableMessage
+from ledgerline_contracts.messages import Command, Message, UndecodableMessage
 from ledgerline_contracts.money import format_nok
-from ledgerline_contracts.operations import DeadLetter
 from servicekit import metrics
 from servicekit.commands import answer
-from servicekit.consumer import Delivery, kept_value
-from servicekit.db import UnitOfWork
+from servicekit.consumer import Delivery, dead_letter
+from servicekit.messagebus import Batch, Consumer, Handler
+from servicekit.unit_of_work import UnitOfWork
 
-from ..adapters.ledger_client import LedgerClient
-from ..adapters.repository import GatewayRepository, Origin, Parked
+from ..adapters.ledger_client import Ledger
+from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
 from ..domain.providers import ADAPTERS, ProviderAdapter
-from ..domain.providers.base import ClientInfo, Translation, direct_payment_vouchers
+from ..domain.providers.base import SERVICE, ClientInfo, Translation, direct_payment_vouchers
 
-SERVICE = "factoring-gateway"
-INVOICING_EVENTS, COMMANDS = "factoring-gateway", "factoring-gateway.commands"
-
-
-def provider_group(slug: str) -> str:
-    return f"factoring-gateway.{slug}"
+RepositoryFactory = Callable[[Any], Repository]
+"""Builds the repository a batch works through, from its unit of work."""
 
 
-class GatewayHandlers:
+class Refused(Exception):
+    """A command that cannot be carried out; its CommandResult says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- the batches: what one batch's handlers share, read before and written after ---------------------------------
+class GatewayBatch(Batch):
+    def __init__(self, uow: UnitOfWork, group: str, repository: RepositoryFactory) -> None:
+        super().__init__(uow, group)
+        self.repo = repository(uow)
+
+
+class CoreBatch(GatewayBatch):
+    """Invoicing's events and the mapping commands: every provider the gateway knows, and the ledger's chart."""
+
     def __init__(
-        self, uow: Callable[[], UnitOfWork], ledger: LedgerClient, adapters: dict[str, ProviderAdapter] | None = None
+        self,
+        uow: UnitOfWork,
+        group: str,
+        repository: RepositoryFactory,
+        ledger: Ledger,
+        adapters: Mapping[str, ProviderAdapter],
     ) -> None:
-        self._uow = uow
-        self._ledger = ledger
-        self._adapters = adapters or ADAPTERS
+        super().__init__(uow, group, repository)
+        self.ledger = ledger
+        self.adapters = adapters
 
-    # --- from invoicing -------------------------------------------------------------------------------------------
-    async def handle_invoicing_events(self, deliveries: Sequence[Delivery]) -> None:
-        async with self._uow() as uow:
-            repo = GatewayRepository(uow)
-            integrations: dict[str, str | None] = {}  # client → active provider, read once per batch
-            new_cases: list[Case] = []
-            for event in await uow.unseen(INVOICING_EVENTS, [d.message for d in deliveries]):
-                match event:
-                    case FactoringActivationRequested():
-                        integrations.pop(event.client_id, None)
-                        await self._activate(uow, repo, event)
-                    case FactoringIntegrationDeactivated():
-                        integrations.pop(event.client_id, None)
-                        await self._deactivate(uow, repo, event)
-                    case InvoiceDelivery():
-                        if event.client_id not in integrations:
-                            active = await repo.active_integration(event.client_id)
-                            integrations[event.client_id] = active[0] if active else None
-                        new_cases.append(self._deliver(uow, event, integrations[event.client_id]))
-                    case InvoiceCredited() if event.provider in self._adapters:
-                        await self._credit(uow, repo, event, {c.invoice_id: c for c in new_cases})
-                    case DirectPaymentReceived():
-                        await self._direct_payment(uow, repo, event)
-            await repo.save_cases(new_cases, new=True)
 
-    async def _credit(
-        self, uow: UnitOfWork, repo: GatewayRepository, credit: InvoiceCredited, new: dict[UUID, Case]
+class InvoicingEventBatch(CoreBatch):
+    """Reads each client's active integration once per batch; the cases of delivered invoices are saved at the end."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        group: str,
+        repository: RepositoryFactory,
+        ledger: Ledger,
+        adapters: Mapping[str, ProviderAdapter],
     ) -> None:
-        """Tells the provider of a credit note, and corrects invoicing's booking where the provider owns the claim."""
-        adapter = self._adapters[credit.provider or ""]
-        uow.publish(topics.factoring_outbound(adapter.slug), adapter.credit_note(credit), key=str(credit.invoice_id))
-        if credit.invoice_id in new:  # delivered in this same batch: nothing decided yet, the case is saved later
-            lifecycle.record_client_credit(new[credit.invoice_id], credit.amount_ore)
+        super().__init__(uow, group, repository, ledger, adapters)
+        self.integrations: dict[str, str | None] = {}  # client → active provider
+        self.new_cases: list[Case] = []
+        self.delivered: dict[UUID, Case] = {}  # the new cases by invoice (the latest delivery of each)
+
+    async def active_provider(self, client_id: str) -> str | None:
+        if client_id not in self.integrations:
+            active = await self.repo.active_integration(client_id)
+            self.integrations[client_id] = active[0] if active else None
+        return self.integrations[client_id]
+
+    def forget_integration(self, client_id: str) -> None:
+        self.integrations.pop(client_id, None)
+
+    def add_case(self, case: Case) -> None:
+        self.new_cases.append(case)
+        self.delivered[case.invoice_id] = case
+
+    async def finish(self) -> None:
+        await self.repo.save_cases(self.new_cases, new=True)
+
+
+class CommandBatch(CoreBatch):
+    """Every command is answered: accepted with the handler's details, or refused with the reason."""
+
+    async def dispatch(self, handler: Handler, message: Message) -> None:
+        assert isinstance(message, Command)
+        try:
+            details = await handler(self, message)
+        except Refused as refusal:
+            answer(self.uow, SERVICE, message, accepted=False, reason=refusal.reason)
             return
-        case = (await repo.cases([credit.invoice_id])).get(credit.invoice_id)
-        if case is None or case.provider != adapter.slug:
-            return
-        accounts = await repo.mapping(credit.client_id, adapter.slug) or {}
-        for voucher in adapter.credit_vouchers(credit, case, accounts):
-            uow.publish(topics.LEDGER_COMMANDS, voucher, key=credit.client_id)
-        lifecycle.record_client_credit(case, credit.amount_ore)
-        await repo.save_cases([case])
-
-    async def _direct_payment(self, uow: UnitOfWork, repo: GatewayRepository, payment: DirectPaymentReceived) -> None:
-        """Books a debtor's payment to the client against the deviation account, passes it on, tells the provider.
-
-        Invoicing has taken the payment already, so what cannot be booked here is not refused quietly: it fails
-        with the reason and ends in this consumer's dead letters, to be replayed once the mapping is fixed."""
-        adapter = self._adapters.get(payment.provider)
-        case = (await repo.cases([payment.invoice_id])).get(payment.invoice_id)
-        if adapter is None or case is None or case.provider != payment.provider:
-            raise Impossible(f"invoice {payment.invoice_number} was not handed to {payment.provider}")
-        if case.decision not in ("accepted", "purchased") or case.returned:
-            raise Impossible(
-                f"{payment.provider} does not hold invoice {payment.invoice_number} ({case.status.value}): a payment "
-                "on it is the client's own"
-            )
-        accounts = await repo.mapping(payment.client_id, adapter.slug)
-        if accounts is None or "deviation" not in accounts:
-            raise Impossible(
-                f"client {payment.client_id} has no deviation account mapped for {adapter.display_name}: the direct "
-                f"payment on invoice {payment.invoice_number} cannot be booked"
-            )
-        for voucher in direct_payment_vouchers(adapter.slug, adapter.display_name, payment, accounts):
-            uow.publish(topics.LEDGER_COMMANDS, voucher, key=payment.client_id)
-        uow.publish(
-            topics.factoring_outbound(adapter.slug), adapter.direct_payment(payment), key=str(payment.invoice_id)
-        )
-        amount = format_nok(payment.amount_ore)
-        description = f"Debtor paid {amount} to the client directly; passed on to {adapter.display_name}"
-        if lifecycle.set_status(case, None, description):
-            self._publish_status(uow, case, None)
-            await repo.save_cases([case])
-
-    async def _activate(self, uow: UnitOfWork, repo: GatewayRepository, event: FactoringActivationRequested) -> None:
-        adapter = self._adapters.get(event.provider)
-        if adapter is None:
-            self._refuse_activation(
-                uow,
-                event,
-                f"there is no factoring provider {event.provider!r} (known: {', '.join(sorted(self._adapters))})",
-            )
-            return
-        accounts = await repo.mapping(event.client_id, adapter.slug)
-        found = mapping.problems(adapter.roles, accounts, await self._ledger.chart(event.client_id))
-        if found:
-            self._refuse_activation(
-                uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found
-            )
-            return
-        assert accounts is not None
-        client = ClientInfo(event.client_id, event.client_name, event.organisation_number)
-        await repo.set_integration(client, adapter.slug, adapter.display_name, active=True)
-        # The mapping is what the provider receives at onboarding.
-        uow.publish(topics.factoring_outbound(adapter.slug), adapter.onboarding(client, accounts), key=client.client_id)
-        uow.publish(
-            topics.FACTORING_EVENTS,
-            FactoringActivated(
-                client_id=event.client_id,
-                correlation_id=event.correlation_id,
-                request_id=event.request_id,
-                provider=adapter.slug,
-                display_name=adapter.display_name,
-                accounts=accounts,
-            ),
-            key=event.client_id,
-        )
-
-    @staticmethod
-    def _refuse_activation(
-        uow: UnitOfWork, event: FactoringActivationRequested, reason: str, missing: list[str] | None = None
-    ) -> None:
-        uow.publish(
-            topics.FACTORING_EVENTS,
-            FactoringActivationRefused(
-                client_id=event.client_id,
-                correlation_id=event.correlation_id,
-                request_id=event.request_id,
-                provider=event.provider,
-                reason=reason,
-                missing=missing or [],
-            ),
-            key=event.client_id,
-        )
-
-    async def _deactivate(
-        self, uow: UnitOfWork, repo: GatewayRepository, event: FactoringIntegrationDeactivated
-    ) -> None:
-        current = await repo.active_integration(event.client_id)
-        adapter = self._adapters.get(event.provider)
-        if current is None or adapter is None or current[0] != event.provider:
-            return
-        await repo.set_integration(current[1], event.provider, adapter.display_name, active=False)
-        uow.publish(topics.factoring_outbound(adapter.slug), adapter.offboarding(event.client_id), key=event.client_id)
-
-    def _deliver(self, uow: UnitOfWork, delivery: InvoiceDelivery, active_provider: str | None) -> Case:
-        """Hands the invoice to its provider in the provider's format; the case starts as «invoice prepared»."""
-        case = Case(
-            delivery.invoice_id,
-            delivery.client_id,
-            delivery.provider,
-            delivery.invoice_number,
-            delivery.customer_number,
-            delivery.gross_ore,
-        )
-        adapter = self._adapters.get(delivery.provider)
-        if adapter is None or active_provider != delivery.provider:
-            lifecycle.set_status(
-                case,
-                FactoringStatus.DELIVERY_REFUSED,
-                f"{delivery.provider} is not an active integration of this client",
-            )
-        else:
-            uow.publish(
-                topics.factoring_outbound(adapter.slug), adapter.delivery(delivery), key=str(delivery.invoice_id)
-            )
-            lifecycle.set_status(case, FactoringStatus.PREPARED, f"Invoice prepared for {adapter.display_name}")
-        self._publish_status(uow, case, None)
-        return case
-
-    # --- account mappings -----------------------------------------------------------------------------------------
-    async def handle_commands(self, deliveries: Sequence[Delivery]) -> None:
-        async with self._uow() as uow:
-            repo = GatewayRepository(uow)
-            for command in await uow.unseen(COMMANDS, [d.message for d in deliveries]):
-                assert isinstance(command, SetAccountMapping)
-                adapter = self._adapters.get(command.provider)
-                if adapter is None:
-                    answer(uow, SERVICE, command, accepted=False, reason=f"there is no provider {command.provider!r}")
-                    continue
-                unknown = sorted(set(command.accounts) - {role.name for role in adapter.roles})
-                if unknown:
-                    answer(
-                        uow,
-                        SERVICE,
-                        command,
-                        accepted=False,
-                        reason=f"{adapter.display_name} uses no account role {', '.join(unknown)} (it uses: "
-                        f"{', '.join(r.name for r in adapter.roles)})",
-                    )
-                    continue
-                await repo.save_mapping(command.client_id, adapter.slug, command.accounts)
-                pending = mapping.problems(adapter.roles, command.accounts, await self._ledger.chart(command.client_id))
-                answer(
-                    uow, SERVICE, command, accepted=True, details={"provider": adapter.slug, "still_missing": pending}
-                )
-
-    # --- from providers -------------------------------------------------------------------------------------------
-    def provider_handler(self, slug: str) -> Callable[[Sequence[Delivery]], Any]:
-        async def handle(deliveries: Sequence[Delivery]) -> None:
-            await self.handle_provider_events(slug, deliveries)
-
-        return handle
-
-    async def handle_provider_events(self, slug: str, deliveries: Sequence[Delivery]) -> None:
-        adapter = self._adapters[slug]
-        group = provider_group(slug)
-        async with self._uow() as uow:
-            run = _ProviderRun(uow, GatewayRepository(uow), adapter, group)
-            understood: list[tuple[Delivery, Translation]] = []
-            for delivery in deliveries:
-                try:
-                    understood.append((delivery, adapter.translate(delivery.message)))
-                except Impossible as refusal:
-                    run.refuse(Origin.of(delivery), str(refusal))
-            # Provider events deduplicate on the provider's own event id, so a retried callback books nothing twice.
-            by_message = {id(delivery.message): (delivery, translation) for delivery, translation in understood}
-            fresh = await uow.unseen(
-                group, [d.message for d, _ in understood], key=lambda message: by_message[id(message)][1].key
-            )
-            await run.prepare([by_message[id(message)][1] for message in fresh])
-            for message in fresh:
-                delivery, translation = by_message[id(message)]
-                await run.process(translation, Origin.of(delivery))
-            await run.finish()
-
-    # --- status out -----------------------------------------------------------------------------------------------
-    @staticmethod
-    def _publish_status(uow: UnitOfWork, case: Case, event_key: str | None) -> None:
-        uow.publish(
-            topics.FACTORING_EVENTS,
-            FactoringStatusChanged(
-                client_id=case.client_id,
-                correlation_id=str(case.invoice_id),
-                invoice_id=case.invoice_id,
-                provider=case.provider,
-                status=case.status,
-                description=case.description,
-                sequence=case.status_sequence,
-                provider_event_id=event_key,
-            ),
-            key=case.client_id,
-        )
+        answer(self.uow, SERVICE, message, accepted=True, details=details)
 
 
-class _ProviderRun:
+class ProviderBatch(GatewayBatch):
     """One batch of one provider's events: applies, parks, refuses, and retries what was parked.
 
-    The batch's cases are read once (locked) and written once; its parked events are read once. Each event is
-    applied to copies of its cases, which replace the originals only if the whole event applies.
+    Each event is translated first and claimed on its translation's key (the provider's own event id, so a retried
+    callback books nothing twice); one that cannot be translated is refused before it is claimed. The batch's
+    cases are read once (locked) and written once; its parked events are read once. Each event is applied to
+    copies of its cases, which replace the originals only if the whole event applies.
     """
 
-    def __init__(self, uow: UnitOfWork, repo: GatewayRepository, adapter: ProviderAdapter, group: str) -> None:
-        self.uow, self.repo, self.adapter, self.group = uow, repo, adapter, group
+    def __init__(self, uow: UnitOfWork, group: str, repository: RepositoryFactory, adapter: ProviderAdapter) -> None:
+        super().__init__(uow, group, repository)
+        self.adapter = adapter
         self.cases: dict[UUID, Case] = {}
         self.changed: set[UUID] = set()
         self.mappings: dict[str, dict[str, AccountRef] | None] = {}
         self.parked: list[Parked] = []
+        self._understood: dict[int, tuple[Delivery, Translation]] = {}
 
-    async def prepare(self, translations: Sequence[Translation]) -> None:
-        ids = {effect.invoice_id for t in translations for effect in t.effects}
+    async def claim(self, deliveries: Sequence[Delivery]) -> list[Message]:
+        understood: list[tuple[Delivery, Translation]] = []
+        for delivery in deliveries:
+            try:
+                understood.append((delivery, self.adapter.translate(delivery.message)))
+            except Impossible as refusal:
+                self.refuse(Origin.of(delivery), str(refusal))
+        self._understood = by_message = {id(delivery.message): (delivery, t) for delivery, t in understood}
+        return await self.uow.unseen(
+            self.group, [d.message for d, _ in understood], key=lambda message: by_message[id(message)][1].key
+        )
+
+    def understood(self, message: Message) -> tuple[Translation, Origin]:
+        delivery, translation = self._understood[id(message)]
+        return translation, Origin.of(delivery)
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        ids = {effect.invoice_id for m in messages for effect in self._understood[id(m)][1].effects}
         self.cases = await self.repo.cases(ids)
         self.parked = await self.repo.parked_for(self.adapter.slug, ids) if ids else []
 
     async def finish(self) -> None:
         await self.repo.save_cases(self.cases[i] for i in self.changed)
 
-    async def process(self, translation: Translation, origin: Origin) -> None:
-        outcome = await self._apply(translation)
-        if isinstance(outcome, NotYet):
-            ids = [e.invoice_id for e in translation.effects]
-            parked_id = await self.repo.park(self.adapter.slug, translation.key, ids, origin, str(outcome))
-            if parked_id is not None:
-                self.parked.append(Parked(parked_id, translation.key, frozenset(ids), origin))
-        elif isinstance(outcome, Impossible):
-            await self.uow.release(self.group, [translation.key])
-            self.refuse(origin, str(outcome))
-        elif self.parked:
-            await self._retry_parked({e.invoice_id for e in translation.effects})
+    async def park(self, translation: Translation, origin: Origin, reason: str) -> None:
+        ids = [e.invoice_id for e in translation.effects]
+        parked_id = await self.repo.park(self.adapter.slug, translation.key, ids, origin, reason)
+        if parked_id is not None:
+            self.parked.append(Parked(parked_id, translation.key, frozenset(ids), origin))
 
     async def _cases_for(self, ids: set[UUID]) -> dict[UUID, Case]:
         missing = ids - self.cases.keys()
@@ -341,7 +188,8 @@ class _ProviderRun:
             self.mappings[client_id] = await self.repo.mapping(client_id, self.adapter.slug)
         return self.mappings[client_id]
 
-    async def _apply(self, translation: Translation) -> NotYet | Impossible | None:
+    async def apply(self, translation: Translation) -> NotYet | Impossible | None:
+        """Applies the event to its invoices and books it, or says why it cannot apply (yet)."""
         ids = {effect.invoice_id for effect in translation.effects}
         stored = await self._cases_for(ids)
         slug = self.adapter.slug
@@ -377,14 +225,14 @@ class _ProviderRun:
         except (NotYet, Impossible) as outcome:
             return outcome
         for voucher in self.adapter.vouchers(translation, cases, accounts):
-            self.uow.publish(topics.LEDGER_COMMANDS, voucher, key=voucher.client_id)
+            self.uow.publish(topics.TOPIC_LEDGER_COMMANDS, voucher, key=voucher.client_id)
         self.cases.update(cases)
         self.changed.update(cases)
         for case in changed:
-            GatewayHandlers._publish_status(self.uow, case, translation.key)
+            _publish_status(self.uow, case, translation.key)
         return None
 
-    async def _retry_parked(self, invoice_ids: set[UUID]) -> None:
+    async def retry_parked(self, invoice_ids: set[UUID]) -> None:
         """Events that waited for these invoices may apply now; each success may release others in turn."""
         progress = True
         while progress:
@@ -397,7 +245,7 @@ class _ProviderRun:
                     await self.uow.release(self.group, [parked.event_key])
                     self.refuse(parked.origin, str(refusal))
                     continue
-                outcome = await self._apply(translation)
+                outcome = await self.apply(translation)
                 if isinstance(outcome, NotYet):
                     continue
                 await self._unpark(parked)
@@ -414,25 +262,218 @@ class _ProviderRun:
 
     def refuse(self, origin: Origin, reason: str) -> None:
         """Refused for good: a dead letter with the reason, in the same transaction; nothing is booked."""
-        now = datetime.now(UTC)
-        self.uow.publish(
-            topics.dead_letters(self.group),
-            DeadLetter(
-                consumer_group=self.group,
-                topic=origin.topic,
-                partition=origin.partition,
-                offset=origin.offset,
-                key_b64=base64.b64encode(origin.key).decode() if origin.key is not None else None,
-                **kept_value(origin.raw),
-                error_kind="refused",
-                error=reason,
-                attempts=1,
-                first_failed_at=now,
-                last_failed_at=now,
-            ),
+        letter = dead_letter(
+            self.group,
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
             key=origin.key,
+            value=origin.raw,
+            kind="refused",
+            error=reason,
+            attempts=1,
+            first_failed_at=datetime.now(UTC),
         )
+        self.uow.publish(topics.dead_letters(self.group), letter, key=origin.key)
         self.uow.after_commit(metrics.dead_letters.labels(SERVICE, self.group, origin.topic, "refused").inc)
+
+
+# --- from invoicing -----------------------------------------------------------------------------------------------
+async def activation_requested(batch: InvoicingEventBatch, event: FactoringActivationRequested) -> None:
+    """The activation saga's middle step: every account role of the provider mapped and in the ledger, or refused
+    with what is missing."""
+    batch.forget_integration(event.client_id)
+    adapter = batch.adapters.get(event.provider)
+    if adapter is None:
+        _refuse_activation(
+            batch.uow,
+            event,
+            f"there is no factoring provider {event.provider!r} (known: {', '.join(sorted(batch.adapters))})",
+        )
+        return
+    accounts = await batch.repo.mapping(event.client_id, adapter.slug)
+    found = mapping.problems(adapter.roles, accounts, await batch.ledger.chart(event.client_id))
+    if found:
+        _refuse_activation(batch.uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found)
+        return
+    assert accounts is not None
+    client = ClientInfo(event.client_id, event.client_name, event.organisation_number)
+    await batch.repo.set_integration(client, adapter.slug, adapter.display_name, active=True)
+    # The mapping is what the provider receives at onboarding.
+    batch.uow.publish(
+        topics.factoring_outbound(adapter.slug), adapter.onboarding(client, accounts), key=client.client_id
+    )
+    batch.uow.publish(
+        topics.TOPIC_FACTORING_EVENTS,
+        FactoringActivated(
+            client_id=event.client_id,
+            correlation_id=event.correlation_id,
+            request_id=event.request_id,
+            provider=adapter.slug,
+            display_name=adapter.display_name,
+            accounts=accounts,
+        ),
+        key=event.client_id,
+    )
+
+
+def _refuse_activation(
+    uow: UnitOfWork, event: FactoringActivationRequested, reason: str, missing: list[str] | None = None
+) -> None:
+    uow.publish(
+        topics.TOPIC_FACTORING_EVENTS,
+        FactoringActivationRefused(
+            client_id=event.client_id,
+            correlation_id=event.correlation_id,
+            request_id=event.request_id,
+            provider=event.provider,
+            reason=reason,
+            missing=missing or [],
+        ),
+        key=event.client_id,
+    )
+
+
+async def integration_deactivated(batch: InvoicingEventBatch, event: FactoringIntegrationDeactivated) -> None:
+    batch.forget_integration(event.client_id)
+    current = await batch.repo.active_integration(event.client_id)
+    adapter = batch.adapters.get(event.provider)
+    if current is None or adapter is None or current[0] != event.provider:
+        return
+    await batch.repo.set_integration(current[1], event.provider, adapter.display_name, active=False)
+    batch.uow.publish(
+        topics.factoring_outbound(adapter.slug), adapter.offboarding(event.client_id), key=event.client_id
+    )
+
+
+async def invoice_delivery(batch: InvoicingEventBatch, delivery: InvoiceDelivery) -> None:
+    """Hands the invoice to its provider in the provider's format; the case starts as «invoice prepared»."""
+    active_provider = await batch.active_provider(delivery.client_id)
+    case = Case(
+        delivery.invoice_id,
+        delivery.client_id,
+        delivery.provider,
+        delivery.invoice_number,
+        delivery.customer_number,
+        delivery.gross_ore,
+    )
+    adapter = batch.adapters.get(delivery.provider)
+    if adapter is None or active_provider != delivery.provider:
+        lifecycle.set_status(
+            case,
+            FactoringStatus.DELIVERY_REFUSED,
+            f"{delivery.provider} is not an active integration of this client",
+        )
+    else:
+        batch.uow.publish(
+            topics.factoring_outbound(adapter.slug), adapter.delivery(delivery), key=str(delivery.invoice_id)
+        )
+        lifecycle.set_status(case, FactoringStatus.PREPARED, f"Invoice prepared for {adapter.display_name}")
+    _publish_status(batch.uow, case, None)
+    batch.add_case(case)
+
+
+async def invoice_credited(batch: InvoicingEventBatch, credit: InvoiceCredited) -> None:
+    """Tells the provider of a credit note, and corrects invoicing's booking where the provider owns the claim."""
+    adapter = batch.adapters.get(credit.provider or "")
+    if adapter is None:  # not a factored invoice, or a provider this gateway does not know
+        return
+    batch.uow.publish(topics.factoring_outbound(adapter.slug), adapter.credit_note(credit), key=str(credit.invoice_id))
+    new = batch.delivered.get(credit.invoice_id)
+    if new is not None:  # delivered in this same batch: nothing decided yet, the case is saved later
+        lifecycle.record_client_credit(new, credit.amount_ore)
+        return
+    case = (await batch.repo.cases([credit.invoice_id])).get(credit.invoice_id)
+    if case is None or case.provider != adapter.slug:
+        return
+    accounts = await batch.repo.mapping(credit.client_id, adapter.slug) or {}
+    for voucher in adapter.credit_vouchers(credit, case, accounts):
+        batch.uow.publish(topics.TOPIC_LEDGER_COMMANDS, voucher, key=credit.client_id)
+    lifecycle.record_client_credit(case, credit.amount_ore)
+    await batch.repo.save_cases([case])
+
+
+async def direct_payment_received(batch: InvoicingEventBatch, payment: DirectPaymentReceived) -> None:
+    """Books a debtor's payment to the client against the deviation account, passes it on, tells the provider.
+
+    Invoicing has taken the payment already, so what cannot be booked here is not refused quietly: it fails
+    with the reason and ends in this consumer's dead letters, to be replayed once the mapping is fixed."""
+    adapter = batch.adapters.get(payment.provider)
+    case = (await batch.repo.cases([payment.invoice_id])).get(payment.invoice_id)
+    if adapter is None or case is None or case.provider != payment.provider:
+        raise Impossible(f"invoice {payment.invoice_number} was not handed to {payment.provider}")
+    if case.decision not in ("accepted", "purchased") or case.returned:
+        raise Impossible(
+            f"{payment.provider} does not hold invoice {payment.invoice_number} ({case.status.value}): a payment "
+            "on it is the client's own"
+        )
+    accounts = await batch.repo.mapping(payment.client_id, adapter.slug)
+    if accounts is None or "deviation" not in accounts:
+        raise Impossible(
+            f"client {payment.client_id} has no deviation account mapped for {adapter.display_name}: the direct "
+            f"payment on invoice {payment.invoice_number} cannot be booked"
+        )
+    for voucher in direct_payment_vouchers(adapter.slug, adapter.display_name, payment, accounts):
+        batch.uow.publish(topics.TOPIC_LEDGER_COMMANDS, voucher, key=payment.client_id)
+    batch.uow.publish(
+        topics.factoring_outbound(adapter.slug), adapter.direct_payment(payment), key=str(payment.invoice_id)
+    )
+    amount = format_nok(payment.amount_ore)
+    description = f"Debtor paid {amount} to the client directly; passed on to {adapter.display_name}"
+    if lifecycle.set_status(case, None, description):
+        _publish_status(batch.uow, case, None)
+        await batch.repo.save_cases([case])
+
+
+# --- account mappings ---------------------------------------------------------------------------------------------
+async def set_account_mapping(batch: CommandBatch, command: SetAccountMapping) -> dict[str, Any]:
+    """Saves the mapping of every role the provider uses; what the ledger still lacks is reported, not refused
+    (activation checks again)."""
+    adapter = batch.adapters.get(command.provider)
+    if adapter is None:
+        raise Refused(f"there is no provider {command.provider!r}")
+    unknown = sorted(set(command.accounts) - {role.name for role in adapter.roles})
+    if unknown:
+        raise Refused(
+            f"{adapter.display_name} uses no account role {', '.join(unknown)} (it uses: "
+            f"{', '.join(r.name for r in adapter.roles)})"
+        )
+    await batch.repo.save_mapping(command.client_id, adapter.slug, command.accounts)
+    pending = mapping.problems(adapter.roles, command.accounts, await batch.ledger.chart(command.client_id))
+    return {"provider": adapter.slug, "still_missing": pending}
+
+
+# --- from providers -----------------------------------------------------------------------------------------------
+async def provider_event(batch: ProviderBatch, message: Message) -> None:
+    """A provider's event applies to its invoices, waits (parked) for an earlier one, or is refused for good;
+    when it applies, events parked for its invoices are retried."""
+    translation, origin = batch.understood(message)
+    outcome = await batch.apply(translation)
+    if isinstance(outcome, NotYet):
+        await batch.park(translation, origin, str(outcome))
+    elif isinstance(outcome, Impossible):
+        await batch.uow.release(batch.group, [translation.key])
+        batch.refuse(origin, str(outcome))
+    elif batch.parked:
+        await batch.retry_parked({e.invoice_id for e in translation.effects})
+
+
+# --- status out ---------------------------------------------------------------------------------------------------
+def _publish_status(uow: UnitOfWork, case: Case, event_key: str | None) -> None:
+    uow.publish(
+        topics.TOPIC_FACTORING_EVENTS,
+        FactoringStatusChanged(
+            client_id=case.client_id,
+            correlation_id=str(case.invoice_id),
+            invoice_id=case.invoice_id,
+            provider=case.provider,
+            status=case.status,
+            description=case.description,
+            sequence=case.status_sequence,
+            provider_event_id=event_key,
+        ),
+        key=case.client_id,
+    )
 
 
 def _in_sequence(case: Case, sequence: int) -> None:
@@ -442,3 +483,66 @@ def _in_sequence(case: Case, sequence: int) -> None:
     if sequence > case.last_sequence + 1:
         raise NotYet(f"event number {sequence} of invoice {case.invoice_number} before number {case.last_sequence + 1}")
     case.last_sequence = sequence
+
+
+# --- the routing table --------------------------------------------------------------------------------------------
+CORE_HANDLERS: dict[type[Message], Handler] = {
+    FactoringActivationRequested: activation_requested,
+    FactoringIntegrationDeactivated: integration_deactivated,
+    InvoiceDelivery: invoice_delivery,
+    InvoiceCredited: invoice_credited,
+    DirectPaymentReceived: direct_payment_received,
+    SetAccountMapping: set_account_mapping,
+}
+"""What the core reads: invoicing's events and the mapping commands."""
+
+
+def handlers(
+    providers: Iterable[ProviderAdapter] = ADAPTERS.values(), core: bool = True
+) -> dict[type[Message], Handler]:
+    """The routing table of an instance serving `providers` (and the core, unless `core` is false): each of their
+    inbound message types goes to `provider_event`."""
+    table = dict(CORE_HANDLERS) if core else {}
+    for adapter in providers:
+        table.update(dict.fromkeys(adapter.inbound.models, provider_event))
+    return table
+
+
+def consumers(
+    ledger: Ledger,
+    adapters: Mapping[str, ProviderAdapter] = ADAPTERS,
+    providers: Iterable[ProviderAdapter] | None = None,
+    core: bool = True,
+    repository: RepositoryFactory = GatewayRepository,
+) -> list[Consumer]:
+    """The gateway's subscriptions: the core's two (which know every provider in `adapters`), unless `core` is
+    false, and one per provider served (`providers`, by default all of `adapters`). `repository` is the PostgreSQL
+    one, or an in-memory one in unit tests."""
+    found: list[Consumer] = []
+    if core:
+        found += [
+            Consumer(
+                topics.TOPIC_INVOICING_EVENTS,
+                topics.GROUP_FACTORING_INVOICING_EVENTS,
+                partial(InvoicingEventBatch, repository=repository, ledger=ledger, adapters=adapters),
+                "Activation requests, deliveries, credit notes and direct payments from invoicing.",
+            ),
+            Consumer(
+                topics.TOPIC_FACTORING_COMMANDS,
+                topics.GROUP_FACTORING_COMMANDS,
+                partial(CommandBatch, repository=repository, ledger=ledger, adapters=adapters),
+                "Account mappings per client and provider.",
+                routes_every_type=True,
+            ),
+        ]
+    for adapter in adapters.values() if providers is None else providers:
+        found.append(
+            Consumer(
+                topics.factoring_inbound(adapter.slug),
+                topics.group_for_provider(adapter.slug),
+                partial(ProviderBatch, repository=repository, adapter=adapter),
+                f"Events from {adapter.display_name}; deduplicated on the provider's event id.",
+                catalogue=adapter.inbound,
+            )
+        )
+    return found

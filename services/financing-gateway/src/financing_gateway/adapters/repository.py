@@ -13,7 +13,7 @@ import asyncpg
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.financing import FinancingContext, OnboardingState
 from ledgerline_contracts.ledger import AccountType, PartyKind
-from servicekit.db import UnitOfWork
+from servicekit.db import PostgresUnitOfWork
 
 from ..domain.access import UserAccess
 from ..domain.limits import CreditFigures
@@ -62,7 +62,7 @@ def _onboarding(row: asyncpg.Record) -> Onboarding:
 
 
 class FinancingRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
         self._uow = uow
 
     async def _db(self) -> asyncpg.Connection:

@@ -7,7 +7,6 @@ answer was committed with its effect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -19,7 +18,7 @@ from ledgerline_contracts.financing import (
     SetFinancingPostings,
     WithdrawFinancingConsent,
 )
-from ledgerline_contracts.messages import Command
+from ledgerline_contracts.messages import Message
 from ledgerline_contracts.providers.buffer import (
     BufferCompany,
     BufferConsent,
@@ -28,159 +27,129 @@ from ledgerline_contracts.providers.buffer import (
     ConsentWithdrawn,
 )
 from servicekit.commands import answer
-from servicekit.consumer import Delivery
-from servicekit.db import UnitOfWork
+from servicekit.messagebus import Handler
 
 from .. import metrics
-from ..adapters.repository import FinancingRepository
 from ..domain import onboarding as onboarding_rules
 from ..domain.access import UserAccess, require_financing_privilege
 from ..domain.errors import Refused
 from ..domain.postings import SERVICE, check_accounts
-from ..domain.stream import ReceivableStream
-from .publishing import StreamWriter, publish_state
-
-CONSUMER = "financing-gateway"
+from .batches import StreamBatch
+from .publishing import publish_state
 
 FinancingCommand = GiveFinancingConsent | WithdrawFinancingConsent | SetFinancingPostings
 
 
-class CommandHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
-        self._uow = uow
+class CommandBatch(StreamBatch):
+    """Answers every command, accepted (with the handler's details) or refused (with the reason).
 
-    async def handle(self, deliveries: Sequence[Delivery]) -> None:
-        commands = [d.message for d in deliveries if isinstance(d.message, Command)]
-        async with self._uow() as uow:
-            todo = await uow.unseen(CONSUMER, commands)
-            repo = FinancingRepository(uow)
-            streams = await repo.lock_streams(c.client_id for c in todo)
-            writer = StreamWriter(uow, repo)
-            for command in todo:
-                try:
-                    details = await self._apply(uow, repo, writer, streams[command.client_id], command)
-                except Refused as refusal:
-                    uow.after_commit(metrics.refusals.labels(refusal.code).inc)
-                    answer(uow, SERVICE, command, accepted=False, reason=refusal.reason, details=refusal.details)
-                else:
-                    answer(uow, SERVICE, command, accepted=True, details=details)
-            await repo.save_streams(streams.values())
+    Everything here needs the privilege «invoice financing»: it is checked once per command, before its handler
+    runs, and the acting user's access is left in `access` for the handler.
+    """
 
-    async def _apply(
-        self,
-        uow: UnitOfWork,
-        repo: FinancingRepository,
-        writer: StreamWriter,
-        stream: ReceivableStream,
-        command: Command,
-    ) -> dict[str, Any]:
-        if not isinstance(command, FinancingCommand):
-            raise Refused("unsupported", f"the financing gateway does not handle {command.type}")
-        # Everything here needs the privilege: checked once, before anything else.
-        access = require_financing_privilege(
-            command.acting_user, await repo.user_access(command.client_id, command.acting_user)
-        )
-        match command:
-            case GiveFinancingConsent():
-                return await self._consent(uow, repo, writer, stream, command, access)
-            case WithdrawFinancingConsent():
-                return await self._withdraw(uow, repo, stream, command)
-            case SetFinancingPostings():
-                return await self._postings(uow, repo, command)
+    access: UserAccess
+    """The acting user of the command being handled (who holds the privilege)."""
 
-    async def _consent(
-        self,
-        uow: UnitOfWork,
-        repo: FinancingRepository,
-        writer: StreamWriter,
-        stream: ReceivableStream,
-        command: GiveFinancingConsent,
-        access: UserAccess,
-    ) -> dict[str, Any]:
-        client_id = command.client_id
-        company = await repo.company(client_id)
-        if company is None:
-            raise Refused(
-                "unknown_client",
-                f"client {client_id} is not known to the financing gateway yet (invoicing has not announced it); "
-                "try again in a moment",
+    async def dispatch(self, handler: Handler, message: Message) -> None:
+        assert isinstance(message, FinancingCommand)  # the routing table answers every command of the topic
+        try:
+            self.access = require_financing_privilege(
+                message.acting_user, await self.repo.user_access(message.client_id, message.acting_user)
             )
-        current = await repo.onboarding(stream.onboarding_id) if stream.onboarding_id else None
-        onboarding = onboarding_rules.start(command, current, uuid4())
-        await repo.save_onboarding(onboarding)
-        stream.start(onboarding.onboarding_id)
-        uow.publish(
-            topics.BUFFER_OUTBOUND,
-            ConsentGiven(
-                client_id=client_id,
-                correlation_id=str(onboarding.onboarding_id),
-                onboarding_id=onboarding.onboarding_id,
-                company=BufferCompany(name=company.name, organisation_number=company.organisation_number),
-                user=BufferUser(user_id=access.user_id, name=access.name, roles=list(access.roles)),
-                consent=BufferConsent(
-                    text=onboarding.consent.text,
-                    text_version=onboarding.consent.text_version,
-                    given_at=onboarding.consent.given_at,
-                    context=onboarding.context,
-                ),
-            ),
-            key=client_id,
-        )
-        # The provider's access starts with consent: everything open now, then each change as it happens.
-        receivables, parts = await writer.snapshot(stream)
-        publish_state(uow, onboarding, acting_user=command.acting_user)
-        return {
-            "onboarding_id": str(onboarding.onboarding_id),
-            "state": onboarding.state.value,
-            "receivables": receivables,
-            "snapshot_parts": parts,
-            "last_sequence": stream.last_sequence,
-        }
+            details = await handler(self, message)
+        except Refused as refusal:
+            self.uow.after_commit(metrics.refusals.labels(refusal.code).inc)
+            answer(self.uow, SERVICE, message, accepted=False, reason=refusal.reason, details=refusal.details)
+        else:
+            answer(self.uow, SERVICE, message, accepted=True, details=details)
 
-    async def _withdraw(
-        self, uow: UnitOfWork, repo: FinancingRepository, stream: ReceivableStream, command: WithdrawFinancingConsent
-    ) -> dict[str, Any]:
-        onboarding = await repo.onboarding(stream.onboarding_id) if stream.onboarding_id else None
-        if onboarding is None:
-            raise Refused("not_active", f"there is no consent to withdraw: onboarding with {PROVIDER_NAME} never began")
-        onboarding.withdraw(command.acting_user, command.occurred_at, command.reason)
-        stream.stop()
-        await repo.save_onboarding(onboarding)
-        uow.publish(
-            topics.BUFFER_OUTBOUND,
-            ConsentWithdrawn(
-                client_id=command.client_id,
-                correlation_id=str(onboarding.onboarding_id),
-                onboarding_id=onboarding.onboarding_id,
-                withdrawn_by=command.acting_user,
-                withdrawn_at=command.occurred_at,
-                last_sequence=stream.last_sequence,
-                reason=command.reason,
-            ),
-            key=command.client_id,
-        )
-        publish_state(uow, onboarding, acting_user=command.acting_user, reason=command.reason)
-        return {"onboarding_id": str(onboarding.onboarding_id), "last_sequence": stream.last_sequence}
 
-    async def _postings(
-        self, uow: UnitOfWork, repo: FinancingRepository, command: SetFinancingPostings
-    ) -> dict[str, Any]:
-        accounts = None
-        if command.enabled:
-            assert command.bank_account is not None and command.liability_account is not None  # the contract says so
-            chart = await repo.chart(command.client_id)
-            accounts = check_accounts(command.bank_account, command.liability_account, chart)
-        await repo.save_posting_settings(command.client_id, accounts, command.acting_user, command.occurred_at)
-        uow.publish(
-            topics.FINANCING_EVENTS,
-            FinancingPostingsChanged(
-                client_id=command.client_id,
-                correlation_id=command.correlation_id,
-                acting_user=command.acting_user,
-                enabled=command.enabled,
-                bank_account=command.bank_account if accounts else None,
-                liability_account=command.liability_account if accounts else None,
-            ),
-            key=command.client_id,
+async def give_consent(batch: CommandBatch, command: GiveFinancingConsent) -> dict[str, Any]:
+    client_id = command.client_id
+    stream = batch.streams[client_id]
+    company = await batch.repo.company(client_id)
+    if company is None:
+        raise Refused(
+            "unknown_client",
+            f"client {client_id} is not known to the financing gateway yet (invoicing has not announced it); "
+            "try again in a moment",
         )
-        return {"enabled": accounts is not None}
+    current = await batch.repo.onboarding(stream.onboarding_id) if stream.onboarding_id else None
+    onboarding = onboarding_rules.start(command, current, uuid4())
+    await batch.repo.save_onboarding(onboarding)
+    stream.start(onboarding.onboarding_id)
+    access = batch.access
+    batch.uow.publish(
+        topics.TOPIC_BUFFER_OUTBOUND,
+        ConsentGiven(
+            client_id=client_id,
+            correlation_id=str(onboarding.onboarding_id),
+            onboarding_id=onboarding.onboarding_id,
+            company=BufferCompany(name=company.name, organisation_number=company.organisation_number),
+            user=BufferUser(user_id=access.user_id, name=access.name, roles=list(access.roles)),
+            consent=BufferConsent(
+                text=onboarding.consent.text,
+                text_version=onboarding.consent.text_version,
+                given_at=onboarding.consent.given_at,
+                context=onboarding.context,
+            ),
+        ),
+        key=client_id,
+    )
+    # The provider's access starts with consent: everything open now, then each change as it happens.
+    receivables, parts = await batch.writer.snapshot(stream)
+    publish_state(batch.uow, onboarding, acting_user=command.acting_user)
+    return {
+        "onboarding_id": str(onboarding.onboarding_id),
+        "state": onboarding.state.value,
+        "receivables": receivables,
+        "snapshot_parts": parts,
+        "last_sequence": stream.last_sequence,
+    }
+
+
+async def withdraw_consent(batch: CommandBatch, command: WithdrawFinancingConsent) -> dict[str, Any]:
+    stream = batch.streams[command.client_id]
+    onboarding = await batch.repo.onboarding(stream.onboarding_id) if stream.onboarding_id else None
+    if onboarding is None:
+        raise Refused("not_active", f"there is no consent to withdraw: onboarding with {PROVIDER_NAME} never began")
+    onboarding.withdraw(command.acting_user, command.occurred_at, command.reason)
+    stream.stop()
+    await batch.repo.save_onboarding(onboarding)
+    batch.uow.publish(
+        topics.TOPIC_BUFFER_OUTBOUND,
+        ConsentWithdrawn(
+            client_id=command.client_id,
+            correlation_id=str(onboarding.onboarding_id),
+            onboarding_id=onboarding.onboarding_id,
+            withdrawn_by=command.acting_user,
+            withdrawn_at=command.occurred_at,
+            last_sequence=stream.last_sequence,
+            reason=command.reason,
+        ),
+        key=command.client_id,
+    )
+    publish_state(batch.uow, onboarding, acting_user=command.acting_user, reason=command.reason)
+    return {"onboarding_id": str(onboarding.onboarding_id), "last_sequence": stream.last_sequence}
+
+
+async def set_postings(batch: CommandBatch, command: SetFinancingPostings) -> dict[str, Any]:
+    accounts = None
+    if command.enabled:
+        assert command.bank_account is not None and command.liability_account is not None  # the contract says so
+        chart = await batch.repo.chart(command.client_id)
+        accounts = check_accounts(command.bank_account, command.liability_account, chart)
+    await batch.repo.save_posting_settings(command.client_id, accounts, command.acting_user, command.occurred_at)
+    batch.uow.publish(
+        topics.TOPIC_FINANCING_EVENTS,
+        FinancingPostingsChanged(
+            client_id=command.client_id,
+            correlation_id=command.correlation_id,
+            acting_user=command.acting_user,
+            enabled=command.enabled,
+            bank_account=command.bank_account if accounts else None,
+            liability_account=command.liability_account if accounts else None,
+        ),
+        key=command.client_id,
+    )
+    return {"enabled": accounts is not None}

@@ -8,7 +8,7 @@ from ledgerline_contracts import topics
 from ledgerline_contracts.financing import OnboardingStateChanged
 from ledgerline_contracts.messages import utc_now
 from ledgerline_contracts.providers.buffer import Receivable, ReceivableChange, ReceivableChanged, ReceivablesSnapshot
-from servicekit.db import UnitOfWork
+from servicekit.unit_of_work import UnitOfWork
 
 from .. import metrics
 from ..adapters.repository import FinancingRepository
@@ -99,7 +99,7 @@ class StreamWriter:
         self._uow.after_commit(metrics.changes_sent.labels(change.value).inc)
 
     def _send(self, stream: ReceivableStream, message: ReceivablesSnapshot | ReceivableChanged) -> None:
-        self._uow.publish(topics.BUFFER_OUTBOUND, message, key=stream.client_id)
+        self._uow.publish(topics.TOPIC_BUFFER_OUTBOUND, message, key=stream.client_id)
         client_id, sequence = stream.client_id, message.sequence
         self._uow.after_commit(lambda: metrics.stream_sequence.labels(client_id).set(sequence))
 
@@ -109,7 +109,7 @@ def publish_state(
 ) -> None:
     """Tells our own side (the dashboard, invoicing) where the onboarding stands now."""
     uow.publish(
-        topics.FINANCING_EVENTS,
+        topics.TOPIC_FINANCING_EVENTS,
         OnboardingStateChanged(
             client_id=onboarding.client_id,
             correlation_id=str(onboarding.onboarding_id),

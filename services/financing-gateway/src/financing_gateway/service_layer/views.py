@@ -4,40 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerline_contracts.financing import PROVIDER, OnboardingState
+from servicekit.db import query
 
 from ..adapters.repository import access_from_row
 from ..domain.access import UserAccess
 from ..domain.onboarding import PROGRESS
 
 
-async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as connection:
-        result = await connection.execute(text(sql), params)
-        return [dict(row._mapping) for row in result]
-
-
-async def _row(engine: AsyncEngine, sql: str, **params: Any) -> dict[str, Any] | None:
-    rows = await _rows(engine, sql, **params)
+async def _first(engine: AsyncEngine, sql: str, *args: Any) -> dict[str, Any] | None:
+    rows = await query(engine, sql, *args)
     return rows[0] if rows else None
 
 
 async def user_access(engine: AsyncEngine, client_id: str, user_id: str) -> UserAccess | None:
-    row = await _row(
-        engine, "SELECT * FROM users WHERE client_id = :client AND user_id = :user", client=client_id, user=user_id
-    )
+    row = await _first(engine, "SELECT * FROM users WHERE client_id = $1 AND user_id = $2", client_id, user_id)
     return access_from_row(row) if row else None
 
 
 async def _onboarding(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None:
-    row = await _row(
+    row = await _first(
         engine,
         "SELECT o.* FROM receivable_streams s JOIN onboardings o ON o.onboarding_id = s.onboarding_id "
-        "WHERE s.client_id = :client",
-        client=client_id,
+        "WHERE s.client_id = $1",
+        client_id,
     )
     if row is None:
         return None
@@ -65,23 +57,22 @@ async def widget(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
     """What the dashboard widget shows: the credit line's figures and where onboarding stands."""
     onboarding = await _onboarding(engine, client_id)
     state = onboarding["state"] if onboarding else OnboardingState.NOT_STARTED.value
-    credit = await _row(
+    credit = await _first(
         engine,
         "SELECT limit_ore, used_ore, available_ore, calculated_at AS updated_at, based_on_sequence "
-        "FROM credit_limits WHERE client_id = :client ORDER BY id DESC LIMIT 1",
-        client=client_id,
+        "FROM credit_limits WHERE client_id = $1 ORDER BY id DESC LIMIT 1",
+        client_id,
     )
-    company = await _row(
-        engine, "SELECT company_name, organisation_number FROM clients WHERE client_id = :client", client=client_id
+    company = await _first(
+        engine, "SELECT company_name, organisation_number FROM clients WHERE client_id = $1", client_id
     )
-    stream = await _row(
-        engine, "SELECT streaming, last_sequence FROM receivable_streams WHERE client_id = :client", client=client_id
+    stream = await _first(
+        engine, "SELECT streaming, last_sequence FROM receivable_streams WHERE client_id = $1", client_id
     )
-    postings = await _row(
+    postings = await _first(
         engine,
-        "SELECT enabled, bank_account, liability_account, liability_party FROM posting_settings "
-        "WHERE client_id = :client",
-        client=client_id,
+        "SELECT enabled, bank_account, liability_account, liability_party FROM posting_settings WHERE client_id = $1",
+        client_id,
     )
     return {
         "client_id": client_id,
@@ -98,24 +89,24 @@ async def widget(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
 
 
 async def credit_history(engine: AsyncEngine, client_id: str, limit: int) -> dict[str, Any]:
-    rows = await _rows(
+    rows = await query(
         engine,
         "SELECT onboarding_id, limit_ore, used_ore, available_ore, based_on_sequence, calculated_at, received_at "
-        "FROM credit_limits WHERE client_id = :client ORDER BY id DESC LIMIT :limit",
-        client=client_id,
-        limit=limit,
+        "FROM credit_limits WHERE client_id = $1 ORDER BY id DESC LIMIT $2",
+        client_id,
+        limit,
     )
     return {"client_id": client_id, "history": rows[::-1]}
 
 
 async def stream_status(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
     """What the provider has been sent, next to what the gateway knows is open now."""
-    stream = await _row(engine, "SELECT * FROM receivable_streams WHERE client_id = :client", client=client_id)
-    known = await _row(
+    stream = await _first(engine, "SELECT * FROM receivable_streams WHERE client_id = $1", client_id)
+    known = await _first(
         engine,
         "SELECT count(*) AS open_items, COALESCE(sum(balance_ore), 0)::bigint AS open_total_ore "
-        "FROM open_items WHERE client_id = :client",
-        client=client_id,
+        "FROM open_items WHERE client_id = $1",
+        client_id,
     )
     return {
         "client_id": client_id,
@@ -130,11 +121,11 @@ async def stream_status(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
 
 
 async def transactions(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
-    rows = await _rows(
+    rows = await query(
         engine,
         "SELECT kind, transaction_id, amount_ore, transaction_date, idempotency_key, received_at, "
         "CASE WHEN idempotency_key IS NULL THEN 'manual' ELSE 'booked' END AS posting "
-        "FROM provider_transactions WHERE client_id = :client ORDER BY received_at, transaction_id",
-        client=client_id,
+        "FROM provider_transactions WHERE client_id = $1 ORDER BY received_at, transaction_id",
+        client_id,
     )
     return {"client_id": client_id, "transactions": rows}

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from ledgerline_contracts.invoicing import CustomerData, FactoringStatus, InvoiceLine, InvoiceOrigin
-from servicekit.db import UnitOfWork
+from servicekit.db import PostgresUnitOfWork
 
 from ..domain.model import (
     Client,
@@ -140,7 +140,7 @@ class InvoicingRepository:
     """Clients, cards and invoices of one unit of work: each read once (invoices and clients locked), changed in
     memory, written once by `flush()` at the end of the batch."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
         self._uow = uow
         self._clients: dict[str, Client] = {}
         self._cards: dict[tuple[str, int], CustomerCard | None] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicekit.db import query
 
 INVOICE_COLUMNS = (
     "invoice_id, number, customer_number, origin, invoice_date, due_date, net_ore, vat_ore, gross_ore, state, "
@@ -20,13 +21,8 @@ INVOICE_COLUMNS = (
 )
 
 
-async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as connection:
-        return [dict(row._mapping) for row in await connection.execute(text(sql), params)]
-
-
 async def client(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None:
-    rows = await _rows(engine, "SELECT * FROM clients WHERE client_id = :c", c=client_id)
+    rows = await query(engine, "SELECT * FROM clients WHERE client_id = $1", client_id)
     if not rows:
         return None
     row = rows[0]
@@ -51,40 +47,40 @@ async def client(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None:
 
 
 async def customers(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]:
-    return await _rows(
+    return await query(
         engine,
-        "SELECT number, data, use_factoring, delivery_method FROM customers WHERE client_id = :c ORDER BY number",
-        c=client_id,
+        "SELECT number, data, use_factoring, delivery_method FROM customers WHERE client_id = $1 ORDER BY number",
+        client_id,
     )
 
 
 async def invoices(engine: AsyncEngine, client_id: str, unpaid: bool, status: str | None) -> list[dict[str, Any]]:
-    return await _rows(
+    return await query(
         engine,
-        f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE client_id = :c "
-        "AND (NOT :unpaid OR (state = 'sent' AND gross_ore - paid_ore - credited_ore > 0)) "
-        "AND (CAST(:status AS text) IS NULL OR factoring_status = :status) "
+        f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE client_id = $1 "
+        "AND (NOT $2::boolean OR (state = 'sent' AND gross_ore - paid_ore - credited_ore > 0)) "
+        "AND ($3::text IS NULL OR factoring_status = $3::text) "
         "ORDER BY number NULLS LAST, invoice_date",
-        c=client_id,
-        unpaid=unpaid,
-        status=status,
+        client_id,
+        unpaid,
+        status,
     )
 
 
 async def invoice(engine: AsyncEngine, client_id: str, invoice_id: UUID) -> dict[str, Any] | None:
-    rows = await _rows(
+    rows = await query(
         engine,
-        f"SELECT {INVOICE_COLUMNS}, lines FROM invoices WHERE client_id = :c AND invoice_id = :i",
-        c=client_id,
-        i=invoice_id,
+        f"SELECT {INVOICE_COLUMNS}, lines FROM invoices WHERE client_id = $1 AND invoice_id = $2",
+        client_id,
+        invoice_id,
     )
     if not rows:
         return None
     result = rows[0]
-    result["factoring_history"] = await _rows(
+    result["factoring_history"] = await query(
         engine,
         "SELECT sequence, status, description, provider_event_id, applied, received_at "
-        "FROM factoring_status_history WHERE invoice_id = :i ORDER BY id",
-        i=invoice_id,
+        "FROM factoring_status_history WHERE invoice_id = $1 ORDER BY id",
+        invoice_id,
     )
     return result

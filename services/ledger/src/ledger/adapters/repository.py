@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from ledgerline_contracts.ledger import AccountType, BookingSource, ControlRole, PartyKind
-from servicekit.db import UnitOfWork
+from servicekit.db import PostgresUnitOfWork
 
 from ..domain.chart import Account, Chart, Party, Series
 from ..domain.rules import Line
@@ -59,8 +60,43 @@ class ChartCache:
         self._charts.pop(client_id, None)
 
 
+class Repository(Protocol):
+    """What the handlers read and write in one unit of work: `LedgerRepository` over PostgreSQL, and
+    `adapters.memory.InMemoryLedgerRepository` for the handlers' unit tests."""
+
+    async def charts(self, client_ids: Iterable[str]) -> dict[str, Chart]: ...
+
+    async def open_books(self, client_id: str, company_name: str) -> bool: ...
+
+    async def save_account(self, client_id: str, account: Account) -> None: ...
+
+    async def save_series(self, client_id: str, series: Series) -> None: ...
+
+    async def save_party(self, client_id: str, party: Party) -> None: ...
+
+    async def close_period(self, client_id: str, through: date) -> None: ...
+
+    async def bump_chart_versions(self, client_ids: Iterable[str]) -> dict[str, int]: ...
+
+    async def allocate_numbers(self, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]: ...
+
+    async def insert_vouchers(self, vouchers: Sequence[NewVoucher]) -> None: ...
+
+    async def record_rejection(
+        self, client_id: str, key: str, command_id: UUID, code: str, reason: str, source: BookingSource | None
+    ) -> None: ...
+
+    async def earlier_outcome(self, client_id: str, key: str) -> dict[str, object] | None: ...
+
+    async def voucher(self, client_id: str, voucher_id: UUID) -> StoredVoucher | None: ...
+
+    async def open_item_balances(
+        self, keys: Iterable[tuple[str, int, str]]
+    ) -> dict[tuple[str, int, str], tuple[str, int, int, date | None]]: ...
+
+
 class LedgerRepository:
-    def __init__(self, uow: UnitOfWork, charts: ChartCache) -> None:
+    def __init__(self, uow: PostgresUnitOfWork, charts: ChartCache) -> None:
         self._uow = uow
         self._charts = charts
 

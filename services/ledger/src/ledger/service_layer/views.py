@@ -6,30 +6,25 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicekit.db import query
 
 from ..domain.reports import OpenItem, aged_receivables
 
 
-async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as connection:
-        result = await connection.execute(text(sql), params)
-        return [dict(row._mapping) for row in result]
-
-
 async def trial_balance(engine: AsyncEngine, client_id: str, as_of: date) -> dict[str, Any]:
-    rows = await _rows(
+    rows = await query(
         engine,
         "SELECT a.number AS account, a.name, a.account_type, "
         "COALESCE(sum(l.amount_ore) FILTER (WHERE l.amount_ore > 0), 0)::bigint AS debit_ore, "
         "COALESCE(-sum(l.amount_ore) FILTER (WHERE l.amount_ore < 0), 0)::bigint AS credit_ore, "
         "COALESCE(sum(l.amount_ore), 0)::bigint AS balance_ore "
         "FROM accounts a JOIN voucher_lines l ON l.client_id = a.client_id AND l.account = a.number "
-        "AND l.voucher_date <= :as_of WHERE a.client_id = :client GROUP BY a.number, a.name, a.account_type "
+        "AND l.voucher_date <= $1 WHERE a.client_id = $2 GROUP BY a.number, a.name, a.account_type "
         "ORDER BY a.number",
-        client=client_id,
-        as_of=as_of,
+        as_of,
+        client_id,
     )
     return {
         "client_id": client_id,
@@ -44,30 +39,30 @@ async def trial_balance(engine: AsyncEngine, client_id: str, as_of: date) -> dic
 async def account_movements(
     engine: AsyncEngine, client_id: str, account: str, start: date | None, end: date | None
 ) -> dict[str, Any]:
-    rows = await _rows(
+    rows = await query(
         engine,
         "SELECT v.series, v.number, v.id AS voucher_id, l.voucher_date, v.text, l.line_number, l.amount_ore, "
         "l.party, l.open_item, v.source->>'service' AS source_service, v.source->>'event_type' AS source_event "
         "FROM voucher_lines l JOIN vouchers v ON v.id = l.voucher_id "
-        "WHERE l.client_id = :client AND l.account = :account "
-        "AND (CAST(:start AS date) IS NULL OR l.voucher_date >= :start) "
-        "AND (CAST(:end AS date) IS NULL OR l.voucher_date <= :end) "
+        "WHERE l.client_id = $1 AND l.account = $2 "
+        "AND (CAST($3 AS date) IS NULL OR l.voucher_date >= $3) "
+        "AND (CAST($4 AS date) IS NULL OR l.voucher_date <= $4) "
         "ORDER BY l.voucher_date, v.series, v.number, l.line_number",
-        client=client_id,
-        account=account,
-        start=start,
-        end=end,
+        client_id,
+        account,
+        start,
+        end,
     )
     opening = 0
     if start is not None:
         opening = (
-            await _rows(
+            await query(
                 engine,
                 "SELECT COALESCE(sum(amount_ore), 0)::bigint AS b FROM voucher_lines "
-                "WHERE client_id = :client AND account = :account AND voucher_date < :start",
-                client=client_id,
-                account=account,
-                start=start,
+                "WHERE client_id = $1 AND account = $2 AND voucher_date < $3",
+                client_id,
+                account,
+                start,
             )
         )[0]["b"]
     running = opening
@@ -84,30 +79,30 @@ async def account_movements(
 
 
 async def party_balances(engine: AsyncEngine, client_id: str, kind: str | None) -> list[dict[str, Any]]:
-    return await _rows(
+    return await query(
         engine,
         "SELECT p.number AS party, p.name, p.kind, p.series, COALESCE(sum(l.amount_ore), 0)::bigint AS balance_ore "
         "FROM parties p LEFT JOIN voucher_lines l ON l.client_id = p.client_id AND l.party = p.number "
-        "WHERE p.client_id = :client AND (CAST(:kind AS text) IS NULL OR p.kind = :kind) "
+        "WHERE p.client_id = $1 AND (CAST($2 AS text) IS NULL OR p.kind = $2) "
         "GROUP BY p.number, p.name, p.kind, p.series ORDER BY p.number",
-        client=client_id,
-        kind=kind,
+        client_id,
+        kind,
     )
 
 
 async def open_items(engine: AsyncEngine, client_id: str, as_of: date, party: int | None = None) -> list[OpenItem]:
-    rows = await _rows(
+    rows = await query(
         engine,
         "SELECT l.party, l.open_item, "
         "COALESCE(sum(l.amount_ore) FILTER (WHERE l.due_date IS NOT NULL), 0)::bigint AS original_ore, "
         "sum(l.amount_ore)::bigint AS balance_ore, max(l.due_date) AS due_date "
         "FROM voucher_lines l JOIN parties p ON p.client_id = l.client_id AND p.number = l.party "
-        "WHERE l.client_id = :client AND p.kind = 'customer' AND l.open_item IS NOT NULL "
-        "AND l.voucher_date <= :as_of AND (CAST(:party AS int) IS NULL OR l.party = :party) "
+        "WHERE l.client_id = $1 AND p.kind = 'customer' AND l.open_item IS NOT NULL "
+        "AND l.voucher_date <= $2 AND (CAST($3 AS int) IS NULL OR l.party = $3) "
         "GROUP BY l.party, l.open_item HAVING sum(l.amount_ore) <> 0 ORDER BY l.party, l.open_item",
-        client=client_id,
-        as_of=as_of,
-        party=party,
+        client_id,
+        as_of,
+        party,
     )
     return [OpenItem(r["party"], r["open_item"], r["original_ore"], r["balance_ore"], r["due_date"]) for r in rows]
 
@@ -120,42 +115,42 @@ async def balance_per_item(
     engine: AsyncEngine, client_id: str, account: str, party: int | None, include_zero: bool
 ) -> list[dict[str, Any]]:
     """An account's balance per open-item reference (invoice), e.g. the factoring intermediate account."""
-    return await _rows(
+    return await query(
         engine,
         "SELECT l.open_item, sum(l.amount_ore)::bigint AS balance_ore, count(DISTINCT l.voucher_id) AS vouchers, "
         "array_agg(DISTINCT v.series || '-' || v.number) AS voucher_numbers "
         "FROM voucher_lines l JOIN vouchers v ON v.id = l.voucher_id "
-        "WHERE l.client_id = :client AND l.account = :account AND l.open_item IS NOT NULL "
-        "AND (CAST(:party AS int) IS NULL OR l.party = :party) "
-        "GROUP BY l.open_item HAVING :include_zero OR sum(l.amount_ore) <> 0 ORDER BY l.open_item",
-        client=client_id,
-        account=account,
-        party=party,
-        include_zero=include_zero,
+        "WHERE l.client_id = $1 AND l.account = $2 AND l.open_item IS NOT NULL "
+        "AND (CAST($3 AS int) IS NULL OR l.party = $3) "
+        "GROUP BY l.open_item HAVING $4 OR sum(l.amount_ore) <> 0 ORDER BY l.open_item",
+        client_id,
+        account,
+        party,
+        include_zero,
     )
 
 
 async def vouchers(
     engine: AsyncEngine, client_id: str, invoice_id: UUID | None, series: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    heads = await _rows(
+    heads = await query(
         engine,
         "SELECT id AS voucher_id, series, number, voucher_date, text, idempotency_key, source, invoice_id, "
-        "provider_event_id, reverses_voucher_id, posted_at FROM vouchers WHERE client_id = :client "
-        "AND (CAST(:invoice AS uuid) IS NULL OR invoice_id = :invoice) "
-        "AND (CAST(:series AS text) IS NULL OR series = :series) ORDER BY posted_at, series, number LIMIT :limit",
-        client=client_id,
-        invoice=invoice_id,
-        series=series,
-        limit=limit,
+        "provider_event_id, reverses_voucher_id, posted_at FROM vouchers WHERE client_id = $1 "
+        "AND (CAST($2 AS uuid) IS NULL OR invoice_id = $2) "
+        "AND (CAST($3 AS text) IS NULL OR series = $3) ORDER BY posted_at, series, number LIMIT $4",
+        client_id,
+        invoice_id,
+        series,
+        limit,
     )
     if not heads:
         return []
-    lines = await _rows(
+    lines = await query(
         engine,
         "SELECT voucher_id, line_number, account, amount_ore, party, open_item, due_date, vat_code "
-        "FROM voucher_lines WHERE voucher_id = ANY(:ids) ORDER BY voucher_id, line_number",
-        ids=[h["voucher_id"] for h in heads],
+        "FROM voucher_lines WHERE voucher_id = ANY($1) ORDER BY voucher_id, line_number",
+        [h["voucher_id"] for h in heads],
     )
     by_voucher: dict[UUID, list[dict[str, Any]]] = {}
     for line in lines:
@@ -166,33 +161,33 @@ async def vouchers(
 
 
 async def chart(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
-    books = await _rows(engine, "SELECT * FROM books WHERE client_id = :client", client=client_id)
+    books = await query(engine, "SELECT * FROM books WHERE client_id = $1", client_id)
     return {
         "client_id": client_id,
         "books": books[0] if books else None,
-        "accounts": await _rows(
+        "accounts": await query(
             engine,
-            "SELECT number, name, account_type, control_role FROM accounts WHERE client_id = :client ORDER BY number",
-            client=client_id,
+            "SELECT number, name, account_type, control_role FROM accounts WHERE client_id = $1 ORDER BY number",
+            client_id,
         ),
-        "series": await _rows(
+        "series": await query(
             engine,
             "SELECT code, name, kind, control_account, first_number, last_number "
-            "FROM subledger_series WHERE client_id = :client ORDER BY first_number",
-            client=client_id,
+            "FROM subledger_series WHERE client_id = $1 ORDER BY first_number",
+            client_id,
         ),
-        "parties": await _rows(
+        "parties": await query(
             engine,
-            "SELECT number, name, kind, series FROM parties WHERE client_id = :client ORDER BY number",
-            client=client_id,
+            "SELECT number, name, kind, series FROM parties WHERE client_id = $1 ORDER BY number",
+            client_id,
         ),
     }
 
 
 async def rejections(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]:
-    return await _rows(
+    return await query(
         engine,
         "SELECT idempotency_key, command_id, code, reason, source, rejected_at FROM rejected_bookings "
-        "WHERE client_id = :client ORDER BY rejected_at",
-        client=client_id,
+        "WHERE client_id = $1 ORDER BY rejected_at",
+        client_id,
     )

@@ -1,0 +1,141 @@
+"""One routing table per service: message type → handler, and the batches that run the handlers.
+
+A service declares two things in its service layer:
+
+- `HANDLERS`, a dict from message type to an async handler `handler(batch, message)`; and
+- its consumers: which topic, under which consumer group, with which kind of `Batch`.
+
+Everything else is derived: each consumer subscribes to the types of its topic that `HANDLERS` routes (the
+others are skipped before validation), the AsyncAPI document lists them, and `routes()` refuses to start a
+service whose table and consumers disagree (a routed type no consumer reads, a command topic with an unrouted
+command, a consumer with nothing routed). Nothing is skipped silently.
+
+A batch of records is one unit of work: the consumer's `Batch` claims the messages in the inbox, preloads
+what its handlers will read, calls each message's handler in order, and writes what they accumulated in
+`finish()`. Handlers decide; batches read and write in bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledgerline_contracts import catalogues
+from ledgerline_contracts.messages import Catalogue, Message
+from ledgerline_contracts.topics import Topic
+
+from .consumer import BatchHandler, Delivery, Subscription
+from .unit_of_work import UnitOfWork
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+"""`async def handler(batch, message)`: what one message does, inside its batch's unit of work."""
+
+Handlers = Mapping[type[Message], Handler]
+
+
+class Batch:
+    """What the handlers of one batch share: the unit of work, and whatever a consumer's subclass adds
+    (repositories, caches, writes accumulated for `finish`)."""
+
+    def __init__(self, uow: UnitOfWork, group: str) -> None:
+        self.uow = uow
+        self.group = group
+
+    async def claim(self, deliveries: Sequence[Delivery]) -> list[Message]:
+        """The messages not handled before, claimed in this unit of work (deduplicated on the message id)."""
+        return await self.uow.unseen(self.group, [d.message for d in deliveries])
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        """Reads in one go what the handlers of these messages will need."""
+
+    async def dispatch(self, handler: Handler, message: Message) -> None:
+        """Runs one message's handler; command batches override this to answer each command."""
+        await handler(self, message)
+
+    async def finish(self) -> None:
+        """Writes what the handlers accumulated."""
+
+    def close(self) -> None:
+        """Runs last, whether the batch went through or failed (e.g. to drop caches it changed in memory)."""
+
+
+BatchFactory = Callable[[UnitOfWork, str], Batch]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One subscription of a service: a topic read under a consumer group, a batch at a time."""
+
+    topic: Topic
+    group: str
+    batch: BatchFactory
+    description: str
+    routes_every_type: bool = False
+    """Every message type the topic carries must have a handler (command topics: nothing may go unanswered)."""
+    catalogue: Catalogue | None = None
+    """The topic's message types; by default the contracts' catalogue for the topic."""
+
+    def types(self) -> Catalogue:
+        return self.catalogue or catalogues.of(self.topic)
+
+
+class RoutingError(RuntimeError):
+    """The routing table and the consumers disagree: the service must not start."""
+
+
+def routes(consumers: Iterable[Consumer], handlers: Handlers, uow: Callable[[], UnitOfWork]) -> list[Subscription]:
+    """The subscriptions that run `handlers`, one per consumer, checked against each other."""
+    consumers = list(consumers)
+    problems: list[str] = []
+    unread = set(handlers)
+    subscriptions: list[Subscription] = []
+    for consumer in consumers:
+        carried = consumer.types().models
+        routed = [model for model in carried if model in handlers]
+        unread -= set(routed)
+        if not routed:
+            problems.append(f"{consumer.group} reads {consumer.topic.name} but no handler is routed for its types")
+        if consumer.routes_every_type and (unrouted := [m.type_name() for m in carried if m not in handlers]):
+            problems.append(f"{consumer.group}: no handler for {', '.join(unrouted)} on {consumer.topic.name}")
+        subscriptions.append(
+            Subscription(
+                consumer.topic,
+                consumer.group,
+                consumer.types(),
+                _batch_handler(consumer, {m: handlers[m] for m in routed}, uow),
+                consumer.description,
+                wants=frozenset(m.type_name() for m in routed),
+            )
+        )
+    if unread:
+        names = ", ".join(sorted(m.type_name() for m in unread))
+        problems.append(f"handlers routed for types no consumer reads: {names}")
+    if problems:
+        raise RoutingError("; ".join(problems))
+    return subscriptions
+
+
+def _batch_handler(
+    consumer: Consumer, handlers: Mapping[type[Message], Handler], uow: Callable[[], UnitOfWork]
+) -> BatchHandler:
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        await run_batch(consumer, handlers, uow(), deliveries)
+
+    return handle
+
+
+async def run_batch(
+    consumer: Consumer, handlers: Mapping[type[Message], Handler], uow: UnitOfWork, deliveries: Sequence[Delivery]
+) -> None:
+    """One batch, one unit of work: claim, prepare, a handler per message in order, finish, commit."""
+    async with uow:
+        batch = consumer.batch(uow, consumer.group)
+        try:
+            messages = await batch.claim(deliveries)
+            await batch.prepare(messages)
+            for message in messages:
+                await batch.dispatch(handlers[type(message)], message)
+            await batch.finish()
+        finally:
+            batch.close()

@@ -1,0 +1,141 @@
+"""Test doubles for the service layer: a unit of work that keeps its inbox and outbox in memory.
+
+Handlers run against `FakeUnitOfWork` and a service's in-memory repository exactly as they run against
+PostgreSQL and Kafka, so their unit tests take milliseconds. What only the real parts can show (transactions
+under concurrency, the relay, redelivery) stays in the integration tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
+
+from ledgerline_contracts.messages import Message
+from ledgerline_contracts.topics import Topic
+
+from .consumer import Delivery
+from .messagebus import Consumer, Handlers, run_batch
+from .unit_of_work import by_message_id
+
+M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+
+
+@dataclass
+class Published:
+    topic: str
+    message: Message
+    key: bytes | None
+
+
+@dataclass
+class FakeInbox:
+    """The inbox and the relayed outbox, kept across units of work like the tables they stand for."""
+
+    handled: set[tuple[str, str]] = field(default_factory=set)
+    published: list[Published] = field(default_factory=list)
+    commits: int = 0
+    rollbacks: int = 0
+
+    def messages(self, topic: Topic | str | None = None, kind: type[M] | None = None) -> list[Any]:
+        """What committed units of work published, optionally on one topic and of one type."""
+        name = topic.name if isinstance(topic, Topic) else topic
+        return [
+            p.message
+            for p in self.published
+            if (name is None or p.topic == name) and (kind is None or isinstance(p.message, kind))
+        ]
+
+
+class FakeUnitOfWork:
+    """`servicekit.unit_of_work.UnitOfWork` in memory: claims and published events take effect on commit only."""
+
+    def __init__(self, inbox: FakeInbox | None = None) -> None:
+        self.inbox = inbox or FakeInbox()
+        self._claimed: set[tuple[str, str]] = set()
+        self._released: set[tuple[str, str]] = set()
+        self._outbox: list[Published] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    async def __aenter__(self) -> Self:
+        self._claimed, self._released, self._outbox, self._after_commit = set(), set(), [], []
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.inbox.rollbacks += 1
+            return
+        self.inbox.handled = (self.inbox.handled | self._claimed) - self._released
+        self.inbox.published += self._outbox
+        self.inbox.commits += 1
+        for callback in self._after_commit:
+            callback()
+
+    def publish(self, topic: Topic | str, message: Message, key: str | bytes | None) -> None:
+        name = topic.name if isinstance(topic, Topic) else topic
+        self._outbox.append(Published(name, message, key.encode() if isinstance(key, str) else key))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    async def claim(self, consumer: str, keys: Iterable[str]) -> set[str]:
+        fresh = set()
+        for key in dict.fromkeys(keys):
+            entry = (consumer, key)
+            if (entry in self.inbox.handled and entry not in self._released) or entry in self._claimed:
+                continue
+            self._claimed.add(entry)
+            self._released.discard(entry)
+            fresh.add(key)
+        return fresh
+
+    async def release(self, consumer: str, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._claimed.discard((consumer, key))
+            self._released.add((consumer, key))
+
+    async def unseen(self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None) -> list[M]:
+        key = key or by_message_id
+        fresh = await self.claim(consumer, [key(m) for m in messages])
+        result = []
+        for message in messages:
+            k = key(message)
+            if k in fresh:
+                fresh.discard(k)
+                result.append(message)
+        return result
+
+
+async def deliver(
+    consumer: Consumer, handlers: Handlers, uow: FakeUnitOfWork, *messages: Message, partition: int = 0
+) -> None:
+    """Runs messages through a consumer as one batch, as the real consumer does after decoding them: only the
+    types the routing table sends this consumer, one unit of work, the same claims, handlers and writes."""
+    wanted = [m for m in messages if type(m) in handlers and type(m) in consumer.types().models]
+    deliveries = [
+        Delivery(m, consumer.topic.name, partition, offset, None, m.to_bytes(), {}) for offset, m in enumerate(wanted)
+    ]
+    await run_batch(consumer, handlers, uow, deliveries)
+
+
+def consumer_for(consumers: Iterable[Consumer], topic: Topic) -> Consumer:
+    return next(c for c in consumers if c.topic.name == topic.name)
+
+
+class Coverage:
+    """Which routed message types a service's handler tests exercise, so a routing table cannot grow a handler
+    without a test: mark each test with `@coverage.covers(...)`, and assert `coverage.untested(HANDLERS) == []`."""
+
+    def __init__(self) -> None:
+        self.tested: set[type[Message]] = set()
+
+    def covers(self, *kinds: type[Message]) -> Callable[[T], T]:
+        def mark(test: T) -> T:
+            self.tested.update(kinds)
+            return test
+
+        return mark
+
+    def untested(self, routed: Iterable[type[Message]]) -> list[str]:
+        return sorted(kind.type_name() for kind in set(routed) - self.tested)

@@ -1,0 +1,130 @@
+"""Invoicing's repository in memory, for the handlers' unit tests: the same methods and the same semantics as
+`InvoicingRepository`, over an `InvoicingStore` that outlives units of work as the tables do.
+
+Reads hand out copies and clients and invoices are written back by `flush()`, as with PostgreSQL, so a handler
+that changes an aggregate without saving it is caught by a test. Unlike a transaction, a failed batch is not
+rolled back here: the unit tests look at batches that succeed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from ..domain.model import Client, CustomerCard, Invoice
+
+
+@dataclass
+class InvoicingStore:
+    clients: dict[str, Client] = field(default_factory=dict)
+    cards: dict[tuple[str, int], CustomerCard] = field(default_factory=dict)
+    invoices: dict[UUID, tuple[str, Invoice]] = field(default_factory=dict)
+    status_history: list[tuple[str, UUID, int, str, str, str | None, bool]] = field(default_factory=list)
+    booking_problems: dict[str, tuple[str, UUID, str | None, str, str]] = field(default_factory=dict)
+
+    def repository(self, uow: Any = None) -> InMemoryInvoicingRepository:
+        """The repository factory the service layer takes (`consumers(repository=store.repository)`)."""
+        return InMemoryInvoicingRepository(self)
+
+
+class InMemoryInvoicingRepository:
+    def __init__(self, store: InvoicingStore) -> None:
+        self._store = store
+        self._clients: dict[str, Client] = {}
+        self._invoices: dict[UUID, tuple[str, Invoice] | None] = {}
+        self._dirty_clients: set[str] = set()
+        self._dirty_invoices: set[UUID] = set()
+
+    async def flush(self) -> None:
+        for client_id in self._dirty_clients:
+            self._store.clients[client_id] = copy.deepcopy(self._clients[client_id])
+        for invoice_id in self._dirty_invoices:
+            found = self._invoices[invoice_id]
+            if found is not None:
+                self._store.invoices[invoice_id] = copy.deepcopy(found)
+        self._dirty_clients.clear()
+        self._dirty_invoices.clear()
+
+    # --- clients --------------------------------------------------------------------------------------------------
+    async def client(self, client_id: str) -> Client | None:
+        if client_id not in self._clients:
+            stored = self._store.clients.get(client_id)
+            if stored is None:
+                return None
+            self._clients[client_id] = copy.deepcopy(stored)
+        return self._clients[client_id]
+
+    async def save_client(self, client: Client) -> None:
+        self._clients[client.client_id] = client
+        self._dirty_clients.add(client.client_id)
+
+    # --- customer cards -------------------------------------------------------------------------------------------
+    async def card(self, client_id: str, number: int) -> CustomerCard | None:
+        return copy.deepcopy(self._store.cards.get((client_id, number)))
+
+    async def load_cards(self, keys: Iterable[tuple[str, int]]) -> None:
+        return None
+
+    async def cards(self, client_id: str) -> list[CustomerCard]:
+        found = sorted((number, card) for (owner, number), card in self._store.cards.items() if owner == client_id)
+        return [copy.deepcopy(card) for _, card in found]
+
+    async def save_cards(self, client_id: str, cards: list[CustomerCard]) -> None:
+        for card in cards:
+            self._store.cards[(client_id, card.number)] = copy.deepcopy(card)
+
+    # --- invoices -------------------------------------------------------------------------------------------------
+    async def invoice(self, client_id: str, invoice_id: UUID) -> Invoice | None:
+        if invoice_id not in self._invoices:
+            await self.load_invoices([invoice_id])
+        found = self._invoices.get(invoice_id)
+        return found[1] if found and found[0] == client_id else None
+
+    async def load_invoices(self, invoice_ids: Iterable[UUID]) -> None:
+        for invoice_id in set(invoice_ids) - self._invoices.keys():
+            self._invoices[invoice_id] = copy.deepcopy(self._store.invoices.get(invoice_id))
+
+    async def save_invoice(self, client_id: str, invoice: Invoice) -> None:
+        self._invoices[invoice.invoice_id] = (client_id, invoice)
+        self._dirty_invoices.add(invoice.invoice_id)
+
+    async def record_closed_periods(self, periods: Iterable[tuple[str, date]]) -> None:
+        for client_id, through in periods:
+            client = self._store.clients.get(client_id)
+            if client is not None and (client.closed_through is None or client.closed_through < through):
+                client.closed_through = through
+
+    async def record_settlements(self, open_items: Iterable[tuple[str, str, int, int]]) -> None:
+        for client_id, number, customer, balance in open_items:
+            for owner, invoice in self._store.invoices.values():
+                if owner == client_id and invoice.number == number and invoice.customer_number == customer:
+                    invoice.paid_ore = max(invoice.gross_ore - invoice.credited_ore - balance, 0)
+
+    async def record_booking_problems(self, problems: Iterable[tuple[str, str, UUID, str | None, str, str]]) -> None:
+        for key, *problem in problems:
+            self._store.booking_problems.setdefault(key, tuple(problem))  # type: ignore[arg-type]
+
+    async def unsent_legacy_count(self, client_id: str) -> int:
+        await self.flush()
+        return sum(
+            1
+            for owner, invoice in self._store.invoices.values()
+            if owner == client_id and invoice.legacy_transfer == "unsent"
+        )
+
+    async def transfer_legacy(self, client_id: str) -> int:
+        await self.flush()
+        self._invoices.clear()
+        moved = 0
+        for owner, invoice in self._store.invoices.values():
+            if owner == client_id and invoice.legacy_transfer == "unsent":
+                invoice.legacy_transfer = "transferred"
+                moved += 1
+        return moved
+
+    async def record_statuses(self, history: list[tuple[str, UUID, int, str, str, str | None, bool]]) -> None:
+        self._store.status_history += history
