@@ -8,7 +8,8 @@ COPY servicekit/ servicekit/
 COPY services/ services/
 COPY simulators/ simulators/
 COPY cli/ cli/
+COPY providers/ providers/
 RUN pip install --no-cache-dir -c requirements/constraints.txt \
       ./contracts ./servicekit ./services/ledger ./services/invoicing ./services/factoring-gateway \
-      ./services/financing-gateway ./simulators ./cli
+      ./services/financing-gateway ./simulators ./cli ./providers/*
 USER nobody

@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STATE ?= .state
+# Every factoring provider is a package of its own under providers/ (found by the gateway through entry points).
 PACKAGES := contracts servicekit services/ledger services/invoicing services/factoring-gateway \
-            services/financing-gateway simulators cli
+            services/financing-gateway simulators cli $(sort $(wildcard providers/*))
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 PYTEST_ARGS ?=
 N ?= 50000
@@ -60,7 +61,7 @@ top: ## live throughput, lag and backlog per service
 
 lint: python
 	$(BIN)/ruff check .
-	$(BIN)/mypy contracts/src servicekit/src services/*/src simulators/src cli/src
+	$(BIN)/mypy contracts/src servicekit/src services/*/src simulators/src cli/src providers/*/src
 
 asyncapi: python ## regenerate docs/asyncapi/*.json from the code
 	$(BIN)/python -m ledgerline_cli.asyncapi_docs write

@@ -41,6 +41,8 @@ import httpx
 import orjson
 from aiokafka import ConsumerRecord
 
+from ledgerline_abc_factoring import SLUG as ABC
+from ledgerline_abc_factoring import contract as abc
 from ledgerline_cli.bus import Bus
 from ledgerline_cli.kafka_admin import ensure_topics
 from ledgerline_cli.operator import Operator, Urls
@@ -48,7 +50,6 @@ from ledgerline_cli.stack import Stack
 from ledgerline_contracts import invoicing as inv
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.providers import abc_factoring as abc
 
 from .ceilings import copy_ceiling, kafka_ceiling, posting_rows
 from .figures import Phase, per_second, percentiles, utc_stamp, write_json
@@ -83,7 +84,7 @@ from .sampling import ProcessSampler, kafka_broker, mb, postgres_server
 
 SERVICES = ("ledger", "invoicing", "factoring-gateway", "financing-gateway")
 SIMULATOR = "abc-factoring-simulator"
-GROUPS = (*topics.CONSUMER_GROUPS, f"simulator.{abc.SLUG}")
+GROUPS = (*topics.consumer_groups(), f"simulator.{ABC}")
 PROFILED = ("ledger", "invoicing", "factoring-gateway")
 USER = "admin"
 
@@ -139,7 +140,7 @@ async def factoring_clients(op: Operator, clients: list[str], customers: list[in
     async def books(k: int, client_id: str) -> None:
         await op.create_client(client_id, f"Benchmark {k} AS", f"9{k:08d}")
         await op.add_party(client_id, 20001, "ABC Factoring", "supplier")
-        await op.map_accounts(client_id, abc.SLUG, ABC_ACCOUNTS)
+        await op.map_accounts(client_id, ABC, ABC_ACCOUNTS)
 
     await asyncio.gather(*(books(k, c) for k, c in enumerate(clients)))
     cards = [
@@ -157,7 +158,7 @@ async def factoring_clients(op: Operator, clients: list[str], customers: list[in
     async def activate(client_id: str) -> None:
         deadline = time.monotonic() + 120
         while True:  # the gateway learns the ledger's accounts and parties from its events, asynchronously
-            result = await op.activate(client_id, abc.SLUG, expect_accepted=False)
+            result = await op.activate(client_id, ABC, expect_accepted=False)
             if result.accepted:
                 break
             if "does not exist in the ledger" not in (result.reason or "") or time.monotonic() > deadline:

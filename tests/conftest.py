@@ -37,7 +37,7 @@ def infra() -> Stack:
 def services(infra: Stack) -> Iterator[Stack]:
     """The four services and the provider simulators as real processes, each answering /readyz."""
     only = os.environ.get("LEDGERLINE_TEST_PROCESSES")  # e.g. while one service is being built: start the others
-    names = only.split(",") if only else [*Stack.SERVICES, *Stack.SIMULATORS]
+    names = only.split(",") if only else [*Stack.SERVICES, *Stack.simulators()]
     infra.down(names, infra=False)  # whatever an interrupted session left running, on code that may be older
     infra.up(names, infra=False)
     yield infra

@@ -59,7 +59,7 @@ def test_the_index_names_every_document_and_every_providers_channels() -> None:
         topics.TOPIC_BUFFER_INBOUND,
         topics.dead_letters(topics.GROUP_FINANCING_BUFFER),
     ]
-    for slug in topics.FACTORING_PROVIDERS:
+    for slug in topics.factoring_providers():
         provider_topics += [
             topics.factoring_outbound(slug),
             topics.factoring_inbound(slug),
@@ -75,7 +75,7 @@ def test_each_provider_topic_is_a_channel_of_its_gateways_document() -> None:
         "factoring-gateway": set(asyncapi_docs.document("factoring-gateway")["channels"]),
         "financing-gateway": set(asyncapi_docs.document("financing-gateway")["channels"]),
     }
-    for slug in topics.FACTORING_PROVIDERS:
+    for slug in topics.factoring_providers():
         assert f"{_documented(topics.factoring_outbound(slug))}:send" in channels["factoring-gateway"]
         assert f"{_documented(topics.factoring_inbound(slug))}:receive" in channels["factoring-gateway"]
         dead_letters = topics.dead_letters(topics.group_for_provider(slug))

@@ -20,10 +20,10 @@ from datetime import date
 import orjson
 import pytest
 
+from ledgerline_abc_factoring import contract as abc
 from ledgerline_cli.operator import Operator
 from ledgerline_cli.stack import REPO, Stack
 from ledgerline_contracts import invoicing, ledger, topics
-from ledgerline_contracts.providers import abc_factoring as abc
 from tests.support.stream import Stream, prepare, publish, verify, wait_until_done
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from ledgerline_cli.stack import Stack
-from ledgerline_simulators.main import SIMULATORS
+from ledgerline_simulators.main import simulators
 from ledgerline_simulators.runtime import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,10 +80,10 @@ def _stack_ports() -> dict[str, int]:
 
 def test_every_simulator_runs_in_compose_like_the_local_stack_runs_it() -> None:
     prefix = SimulatorSettings.model_config["env_prefix"]
-    for name in Stack.SIMULATORS:
+    for name in Stack.simulators():
         spec, port = COMPOSE["services"][name], _stack_ports()[name]
         simulator = name.removesuffix("-simulator")
-        assert simulator in SIMULATORS and spec["command"] == ["ledgerline-simulator", simulator]
+        assert simulator in simulators() and spec["command"] == ["ledgerline-simulator", simulator]
         for variable in spec["environment"]:
             assert variable.startswith(prefix), f"{name}: {variable} lacks the {prefix} prefix"
             assert variable.removeprefix(prefix).lower() in SimulatorSettings.model_fields, f"{name}: {variable}"
@@ -97,7 +97,7 @@ def test_every_simulator_runs_in_compose_like_the_local_stack_runs_it() -> None:
 def test_prometheus_scrapes_every_simulator_at_its_port() -> None:
     config = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
-    for name in Stack.SIMULATORS:
+    for name in Stack.simulators():
         assert f"{name}:{_stack_ports()[name]}" in targets
 
 

@@ -157,11 +157,11 @@ def _register_every_metric() -> None:
     from financing_gateway.entrypoints.app import build as financing_gateway
     from invoicing.entrypoints.app import build as invoicing
     from ledger.entrypoints.app import build as ledger
-    from ledgerline_simulators.main import SIMULATORS
+    from ledgerline_simulators.main import simulators
 
     for build in (ledger, invoicing, factoring_gateway, financing_gateway):
         build()
-    for module in SIMULATORS.values():
+    for module in simulators().values():
         importlib.import_module(module)
 
 

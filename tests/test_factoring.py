@@ -15,13 +15,13 @@ import orjson
 import pytest
 from rich.console import Console
 
+from ledgerline_abc_factoring import contract as abc
 from ledgerline_cli import reports
 from ledgerline_cli.operator import Operator
 from ledgerline_contracts import invoicing, ledger, topics
 from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.operations import DeadLetter
-from ledgerline_contracts.providers import abc_factoring as abc
-from ledgerline_contracts.providers import fjord_invoice_sale as fjord
+from ledgerline_fjord_invoice_sale import contract as fjord
 from tests.support.http import eventually, metric
 from tests.support.scenario import COMPANY, PERSON, TEN_THOUSAND, client_with_accounts, factoring_client
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgerline_contracts.operations import DEAD_LETTERS, DeadLetter
-from ledgerline_contracts.topics import CONSUMER_GROUPS, dead_letters
+from ledgerline_contracts.topics import consumer_groups, dead_letters
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         group: list[str] = typer.Option(None, help="Only these consumer groups."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        letters = asyncio.run(read_all(bootstrap, group or list(CONSUMER_GROUPS)))
+        letters = asyncio.run(read_all(bootstrap, group or list(consumer_groups())))
         if as_json:
             sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in letters], indent=2) + "\n")
             return

@@ -21,6 +21,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from ledgerline_simulators.main import simulators
+
 from .kafka_admin import ensure_topics
 
 REPO = Path(__file__).resolve().parents[3]
@@ -48,7 +50,11 @@ def _secrets(state: Path) -> dict[str, str]:
 
 class Stack:
     SERVICES = ("ledger", "invoicing", "factoring-gateway", "financing-gateway")
-    SIMULATORS = ("abc-factoring-simulator", "fjord-invoice-sale-simulator", "buffer-simulator")
+
+    @staticmethod
+    def simulators() -> tuple[str, ...]:
+        """A simulator per installed factoring provider that ships one, and Buffer's."""
+        return tuple(f"{name}-simulator" for name in simulators())
 
     def __init__(
         self,
@@ -123,9 +129,11 @@ class Stack:
             service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD"),
             gateway,
             service("financing-gateway", "FINANCING", 4, "LEDGERLINE_PG_FINANCING_GATEWAY_PASSWORD"),
-            simulator("abc-factoring-simulator", 11),
-            simulator("fjord-invoice-sale-simulator", 12),
-            simulator("buffer-simulator", 13),
+            # Buffer's simulator keeps +13; factoring providers' take +11, +12, then +14 onwards.
+            *(
+                simulator(name, 13 if name == "buffer-simulator" else offset)
+                for name, offset in zip(self.simulators(), (11, 12, *range(14, 60)), strict=False)
+            ),
         ]
         return {s.name: s for s in specs}
 
@@ -250,7 +258,7 @@ class Stack:
         return ready_after
 
     def up(self, names: Iterable[str] | None = None, infra: bool = True) -> dict[str, float]:
-        names = list(names or (*self.SERVICES, *self.SIMULATORS))
+        names = list(names or (*self.SERVICES, *self.simulators()))
         if infra:
             self.infra_up()
         self.migrate(names)
@@ -259,7 +267,7 @@ class Stack:
         return self.wait_ready(names)
 
     def down(self, names: Iterable[str] | None = None, infra: bool = True) -> None:
-        for name in list(names or (*self.SERVICES, *self.SIMULATORS)):
+        for name in list(names or (*self.SERVICES, *self.simulators())):
             self.stop(name)
         if infra:
             self.infra_down()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .providers import registry
+
 PREFIX = os.environ.get("LEDGERLINE_TOPIC_PREFIX", "")
 """Namespaces every topic and consumer group (e.g. `staging.`), so several environments can share one cluster.
 Empty by default; each test session sets its own."""
@@ -94,19 +96,17 @@ TOPIC_COMMAND_RESULTS = Topic(
     "CommandResult: every service's answer to every command it handled (accepted or refused, with reason).",
 )
 
-# --- provider topics: one pair per provider, so each provider reads and writes only its own --------------------
-DEFAULT_PROVIDER_PARTITIONS = 6
-PROVIDER_PARTITIONS: dict[str, int] = {"abc-factoring": 6, "fjord-invoice-sale": 4}
-"""Partition count per provider; a provider's consumers scale up to this many instances."""
 
-FACTORING_PROVIDERS = ("abc-factoring", "fjord-invoice-sale")
-"""Every factoring provider the gateway ships an adapter for (their wire formats: ledgerline_contracts.providers)."""
+# --- provider topics: one pair per provider, so each provider reads and writes only its own --------------------
+def factoring_providers() -> tuple[str, ...]:
+    """The slugs of every installed factoring provider (one package each: `ledgerline_contracts.providers`)."""
+    return tuple(registry.factoring_providers())
 
 
 def factoring_outbound(slug: str) -> Topic:
     return Topic(
         f"factoring.{slug}.outbound.v1",
-        PROVIDER_PARTITIONS.get(slug, DEFAULT_PROVIDER_PARTITIONS),
+        registry.provider(slug).partitions,
         "invoice_id",
         f"Invoice deliveries (and onboarding) for {slug}, in {slug}'s own format. Only {slug} reads it.",
     )
@@ -115,7 +115,7 @@ def factoring_outbound(slug: str) -> Topic:
 def factoring_inbound(slug: str) -> Topic:
     return Topic(
         f"factoring.{slug}.inbound.v1",
-        PROVIDER_PARTITIONS.get(slug, DEFAULT_PROVIDER_PARTITIONS),
+        registry.provider(slug).partitions,
         "invoice_id",
         f"Events from {slug} about its invoices. Only {slug} writes it.",
     )
@@ -165,21 +165,22 @@ def group_for_provider(slug: str) -> str:
     return f"factoring-gateway.{slug}"
 
 
-CONSUMER_GROUPS = (
-    GROUP_LEDGER,
-    GROUP_INVOICING_COMMANDS,
-    GROUP_INVOICING_LEDGER_EVENTS,
-    GROUP_INVOICING_FACTORING_EVENTS,
-    GROUP_INVOICING_BOOKING_REJECTIONS,
-    GROUP_FACTORING_INVOICING_EVENTS,
-    GROUP_FACTORING_COMMANDS,
-    *(group_for_provider(slug) for slug in FACTORING_PROVIDERS),
-    GROUP_FINANCING_COMMANDS,
-    GROUP_FINANCING_INVOICING_EVENTS,
-    GROUP_FINANCING_LEDGER_EVENTS,
-    GROUP_FINANCING_BUFFER,
-)
-"""Every consumer group of our services (each has its own dead-letter topic)."""
+def consumer_groups() -> tuple[str, ...]:
+    """Every consumer group of our services (each has its own dead-letter topic)."""
+    return (
+        GROUP_LEDGER,
+        GROUP_INVOICING_COMMANDS,
+        GROUP_INVOICING_LEDGER_EVENTS,
+        GROUP_INVOICING_FACTORING_EVENTS,
+        GROUP_INVOICING_BOOKING_REJECTIONS,
+        GROUP_FACTORING_INVOICING_EVENTS,
+        GROUP_FACTORING_COMMANDS,
+        *(group_for_provider(slug) for slug in factoring_providers()),
+        GROUP_FINANCING_COMMANDS,
+        GROUP_FINANCING_INVOICING_EVENTS,
+        GROUP_FINANCING_LEDGER_EVENTS,
+        GROUP_FINANCING_BUFFER,
+    )
 
 
 def all_topics() -> list[Topic]:
@@ -197,7 +198,7 @@ def all_topics() -> list[Topic]:
         TOPIC_BUFFER_OUTBOUND,
         TOPIC_BUFFER_INBOUND,
     ]
-    for slug in FACTORING_PROVIDERS:
+    for slug in factoring_providers():
         topics += [factoring_outbound(slug), factoring_inbound(slug)]
-    topics += [dead_letters(group) for group in CONSUMER_GROUPS]
+    topics += [dead_letters(group) for group in consumer_groups()]
     return topics

@@ -17,8 +17,9 @@ from prometheus_client import REGISTRY
 
 from factoring_gateway.adapters.memory import FakeLedger, GatewayStore
 from factoring_gateway.domain.lifecycle import Impossible
-from factoring_gateway.domain.providers import ADAPTERS
+from factoring_gateway.domain.providers import installed_adapters
 from factoring_gateway.service_layer.handlers import CORE_HANDLERS, consumers, handlers
+from ledgerline_abc_factoring import contract as abc
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import (
     AccountRef,
@@ -42,11 +43,12 @@ from ledgerline_contracts.invoicing import (
 from ledgerline_contracts.ledger import PostVoucher
 from ledgerline_contracts.messages import CommandResult, Message
 from ledgerline_contracts.operations import DeadLetter
-from ledgerline_contracts.providers import abc_factoring as abc
-from ledgerline_contracts.providers import fjord_invoice_sale as fjord
 from ledgerline_contracts.topics import Topic
+from ledgerline_fjord_invoice_sale import contract as fjord
 from servicekit.messagebus import RoutingError, routes
 from servicekit.testing import Coverage, FakeInbox, FakeUnitOfWork, consumer_for, deliver
+
+ADAPTERS = installed_adapters()
 
 CLIENT = "c1"
 ABC, FJORD = "abc-factoring", "fjord-invoice-sale"

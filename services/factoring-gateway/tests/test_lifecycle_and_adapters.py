@@ -13,13 +13,15 @@ import pytest
 from factoring_gateway.domain import lifecycle
 from factoring_gateway.domain.lifecycle import Case, Impossible, NotYet, Step
 from factoring_gateway.domain.mapping import AccountRole, KnownLedger, problems
-from factoring_gateway.domain.providers import ADAPTERS
+from factoring_gateway.domain.providers import installed_adapters
 from factoring_gateway.domain.providers.base import Translation, direct_payment_vouchers
 from factoring_gateway.domain.reconciliation import LedgerBalance, reconcile
+from ledgerline_abc_factoring import contract as abc
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatus, InvoiceCredited
-from ledgerline_contracts.providers import abc_factoring as abc
-from ledgerline_contracts.providers import fjord_invoice_sale as fjord
+from ledgerline_fjord_invoice_sale import contract as fjord
+
+ADAPTERS = installed_adapters()
 
 ABC, FJORD = ADAPTERS["abc-factoring"], ADAPTERS["fjord-invoice-sale"]
 ACCOUNTS = {

@@ -1,18 +1,21 @@
-"""`ledgerline-simulator <name>`: runs one provider simulator."""
+"""`ledgerline-simulator <name>`: runs one provider simulator (Buffer's, or an installed factoring provider's)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-SIMULATORS = {
-    "abc-factoring": "ledgerline_simulators.abc_factoring",
-    "fjord-invoice-sale": "ledgerline_simulators.fjord_invoice_sale",
-    "buffer": "ledgerline_simulators.buffer",
-}
+from ledgerline_contracts.providers import factoring_providers
+
+
+def simulators() -> dict[str, str]:
+    """Simulator modules by provider: every installed factoring provider that ships one, and Buffer."""
+    found = {slug: p.simulator for slug, p in factoring_providers().items() if p.simulator is not None}
+    return {**found, "buffer": "ledgerline_simulators.buffer"}
 
 
 def main() -> None:
-    if len(sys.argv) != 2 or sys.argv[1] not in SIMULATORS:
-        sys.exit(f"usage: ledgerline-simulator {{{'|'.join(SIMULATORS)}}}")
-    importlib.import_module(SIMULATORS[sys.argv[1]]).run()
+    known = simulators()
+    if len(sys.argv) != 2 or sys.argv[1] not in known:
+        sys.exit(f"usage: ledgerline-simulator {{{'|'.join(known)}}}")
+    importlib.import_module(known[sys.argv[1]]).run()

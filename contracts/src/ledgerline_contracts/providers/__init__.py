@@ -1,5 +1,14 @@
-"""Provider wire formats: what each provider reads from and writes to its own two topics.
+"""Provider wire formats, and the registry of factoring providers.
 
-These are the contracts a provider's engineers implement; the factoring gateway translates between them and
-our own messages. `ledgerline_simulators` holds an executable version of each provider's side.
+A factoring provider is one installable package (see `providers/` in the repository): its wire format, its
+adapter in the factoring gateway and, optionally, its simulator. The package announces itself with an entry
+point in the group `ledgerline.factoring_providers` whose value is a `FactoringProvider`; topics, consumer
+groups, the gateway's subscriptions, the AsyncAPI documents, the local stack and the CLI all come from
+`factoring_providers()`, so adding a provider is installing its package.
+
+`buffer` (invoice financing) is not a factoring provider: its wire format lives here, next to the registry.
 """
+
+from .registry import ENTRY_POINT_GROUP, FactoringProvider, ProviderRegistryError, factoring_providers, provider
+
+__all__ = ["ENTRY_POINT_GROUP", "FactoringProvider", "ProviderRegistryError", "factoring_providers", "provider"]

@@ -12,7 +12,7 @@ from servicekit.service import BackgroundTask, Service
 
 from .. import metrics
 from ..adapters.ledger_client import LedgerClient
-from ..domain.providers import ADAPTERS
+from ..domain.providers import installed_adapters
 from ..service_layer import views
 from ..service_layer.handlers import consumers, handlers
 from ..settings import FactoringGatewaySettings
@@ -30,7 +30,8 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
         "deliveries in its format) and inbound topic (its events, booked exactly once against the client's mapped "
         "accounts).",
     )
-    providers = [ADAPTERS[slug] for slug in settings.providers or ADAPTERS]
+    adapters = installed_adapters()
+    providers = [adapters[slug] for slug in settings.providers or adapters]
     service.consume(
         consumers(LedgerClient(settings.ledger_url), providers=providers, core=settings.core),
         handlers(providers, core=settings.core),

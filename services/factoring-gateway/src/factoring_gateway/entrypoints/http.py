@@ -10,7 +10,7 @@ from servicekit.http import BadRequest
 from servicekit.service import Service
 
 from ..adapters.ledger_client import LedgerClient
-from ..domain.providers import ADAPTERS
+from ..domain.providers import installed_adapters
 from ..service_layer import views
 from ..settings import FactoringGatewaySettings
 
@@ -21,8 +21,8 @@ def register(service: Service, settings: FactoringGatewaySettings) -> None:
 
     def provider_of(request: Request) -> str:
         provider = request.query_params.get("provider")
-        if provider is None or provider not in ADAPTERS:
-            raise BadRequest(f"provider must be one of {', '.join(sorted(ADAPTERS))}")
+        if provider is None or provider not in installed_adapters():
+            raise BadRequest(f"provider must be one of {', '.join(sorted(installed_adapters()))}")
         return provider
 
     async def integrations(request: Request) -> object:

@@ -45,7 +45,7 @@ from ..adapters.ledger_client import Ledger
 from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
-from ..domain.providers import ADAPTERS, ProviderAdapter
+from ..domain.providers import ProviderAdapter, installed_adapters
 from ..domain.providers.base import SERVICE, ClientInfo, Translation, direct_payment_vouchers
 
 RepositoryFactory = Callable[[Any], Repository]
@@ -497,20 +497,18 @@ CORE_HANDLERS: dict[type[Message], Handler] = {
 """What the core reads: invoicing's events and the mapping commands."""
 
 
-def handlers(
-    providers: Iterable[ProviderAdapter] = ADAPTERS.values(), core: bool = True
-) -> dict[type[Message], Handler]:
-    """The routing table of an instance serving `providers` (and the core, unless `core` is false): each of their
-    inbound message types goes to `provider_event`."""
+def handlers(providers: Iterable[ProviderAdapter] | None = None, core: bool = True) -> dict[type[Message], Handler]:
+    """The routing table of an instance serving `providers` (by default every installed one) and the core, unless
+    `core` is false: each of their inbound message types goes to `provider_event`."""
     table = dict(CORE_HANDLERS) if core else {}
-    for adapter in providers:
+    for adapter in installed_adapters().values() if providers is None else providers:
         table.update(dict.fromkeys(adapter.inbound.models, provider_event))
     return table
 
 
 def consumers(
     ledger: Ledger,
-    adapters: Mapping[str, ProviderAdapter] = ADAPTERS,
+    adapters: Mapping[str, ProviderAdapter] | None = None,
     providers: Iterable[ProviderAdapter] | None = None,
     core: bool = True,
     repository: RepositoryFactory = GatewayRepository,
@@ -518,6 +516,7 @@ def consumers(
     """The gateway's subscriptions: the core's two (which know every provider in `adapters`), unless `core` is
     false, and one per provider served (`providers`, by default all of `adapters`). `repository` is the PostgreSQL
     one, or an in-memory one in unit tests."""
+    adapters = installed_adapters() if adapters is None else adapters
     found: list[Consumer] = []
     if core:
         found += [

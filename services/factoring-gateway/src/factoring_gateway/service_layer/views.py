@@ -12,7 +12,7 @@ from servicekit.db import query
 from ..adapters.ledger_client import LedgerClient
 from ..adapters.repository import case_from_row
 from ..domain.lifecycle import Case
-from ..domain.providers import ADAPTERS
+from ..domain.providers import installed_adapters
 from ..domain.reconciliation import LedgerBalance, reconcile
 
 
@@ -33,7 +33,7 @@ async def integrations(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
                 "display_name": a.display_name,
                 "roles": [{"name": r.name, "purpose": r.purpose, "required": r.required} for r in a.roles],
             }
-            for a in ADAPTERS.values()
+            for a in installed_adapters().values()
         ],
     }
 
@@ -70,7 +70,7 @@ async def parked_per_provider(engine: AsyncEngine) -> dict[str, tuple[int, float
 
 
 async def reconciliation(engine: AsyncEngine, ledger: LedgerClient, client_id: str, provider: str) -> dict[str, Any]:
-    adapter = ADAPTERS[provider]
+    adapter = installed_adapters()[provider]
     found = await query(
         engine, "SELECT accounts FROM account_mappings WHERE client_id = $1 AND provider = $2", client_id, provider
     )

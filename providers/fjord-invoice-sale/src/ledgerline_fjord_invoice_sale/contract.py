@@ -19,10 +19,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from ..messages import Catalogue, Message
-
-SLUG = "fjord-invoice-sale"
-DISPLAY_NAME = "Fjord Invoice Sale"
+from ledgerline_contracts.messages import Catalogue, Message
 
 Amount = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,11}\.[0-9]{2}$")]
 """NOK with exactly two decimals, e.g. "12500.00"; negative for deductions."""

@@ -23,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from uuid import UUID
 
+from factoring_gateway.domain.lifecycle import Case, Impossible, Step
+from factoring_gateway.domain.mapping import AccountRole
+from factoring_gateway.domain.providers.base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import (
     CustomerKind,
@@ -34,11 +37,9 @@ from ledgerline_contracts.invoicing import (
 from ledgerline_contracts.ledger import PostVoucher, Side
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import format_nok
-from ledgerline_contracts.providers import abc_factoring as abc
 
-from ..lifecycle import Case, Impossible, Step
-from ..mapping import AccountRole
-from .base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
+from . import DISPLAY_NAME, SLUG
+from . import contract as abc
 
 _STEPS = {
     abc.AbcEventType.ACCEPTED: Step.ACCEPTED,
@@ -70,8 +71,8 @@ ASSIGNMENT_TEXT = (
 
 
 class AbcFactoring:
-    slug = abc.SLUG
-    display_name = abc.DISPLAY_NAME
+    slug = SLUG
+    display_name = DISPLAY_NAME
     delivery_models: list[type[Message]] = [
         abc.AbcClientOnboarding,
         abc.AbcClientOffboarding,

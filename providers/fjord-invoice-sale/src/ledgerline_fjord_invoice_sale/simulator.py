@@ -17,9 +17,10 @@ from datetime import date
 from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import decimal_from_ore, ore_from_decimal
-from ledgerline_contracts.providers import fjord_invoice_sale as fjord
+from ledgerline_simulators.runtime import Script, Simulator, SimulatorSettings, chance, script_from_env
 
-from .runtime import Script, Simulator, SimulatorSettings, chance, script_from_env
+from . import SLUG
+from . import contract as fjord
 
 L = fjord.RemittanceLineType
 
@@ -144,9 +145,9 @@ def _reports(
 
 def build(settings: SimulatorSettings | None = None) -> Simulator:
     simulator = Simulator(
-        fjord.SLUG,
-        topics.factoring_outbound(fjord.SLUG),
-        topics.factoring_inbound(fjord.SLUG),
+        SLUG,
+        topics.factoring_outbound(SLUG),
+        topics.factoring_inbound(SLUG),
         fjord.OUTBOUND,
         settings or SimulatorSettings(service_name="fjord-invoice-sale-simulator"),
         script_from_env(),

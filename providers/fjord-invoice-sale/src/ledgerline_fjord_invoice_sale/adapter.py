@@ -28,6 +28,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from uuid import UUID
 
+from factoring_gateway.domain.lifecycle import Case, Impossible, Step
+from factoring_gateway.domain.mapping import AccountRole
+from factoring_gateway.domain.providers.base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import (
     CustomerKind,
@@ -39,11 +42,9 @@ from ledgerline_contracts.invoicing import (
 from ledgerline_contracts.ledger import MAX_VOUCHER_LINES, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import decimal_from_ore, format_nok, ore_from_decimal
-from ledgerline_contracts.providers import fjord_invoice_sale as fjord
 
-from ..lifecycle import Case, Impossible, Step
-from ..mapping import AccountRole
-from .base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
+from . import DISPLAY_NAME, SLUG
+from . import contract as fjord
 
 _LINE_STEPS = {
     fjord.RemittanceLineType.PURCHASE_PRICE: (Step.PAYOUT, 1),
@@ -65,8 +66,8 @@ def _ore(amount: str) -> int:
 
 
 class FjordInvoiceSale:
-    slug = fjord.SLUG
-    display_name = fjord.DISPLAY_NAME
+    slug = SLUG
+    display_name = DISPLAY_NAME
     delivery_models: list[type[Message]] = [
         fjord.SellerOnboarding,
         fjord.SellerOffboarding,

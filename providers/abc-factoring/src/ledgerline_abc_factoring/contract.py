@@ -17,13 +17,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..factoring import AccountRef
-from ..invoicing import CustomerKind
-from ..messages import Catalogue, Message
-from ..money import NonNegativeOre, Ore, PositiveOre
-
-SLUG = "abc-factoring"
-DISPLAY_NAME = "ABC Factoring"
+from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.invoicing import CustomerKind
+from ledgerline_contracts.messages import Catalogue, Message
+from ledgerline_contracts.money import NonNegativeOre, Ore, PositiveOre
 
 
 class AbcDebtor(BaseModel):

@@ -17,9 +17,10 @@ from datetime import date
 
 from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Message
-from ledgerline_contracts.providers import abc_factoring as abc
+from ledgerline_simulators.runtime import Script, Simulator, SimulatorSettings, chance, pause, script_from_env
 
-from .runtime import Script, Simulator, SimulatorSettings, chance, pause, script_from_env
+from . import SLUG
+from . import contract as abc
 
 E = abc.AbcEventType
 
@@ -80,9 +81,9 @@ def delivery_order(events: list[abc.AbcInvoiceEvent], script: Script) -> list[ab
 
 def build(settings: SimulatorSettings | None = None) -> Simulator:
     simulator = Simulator(
-        abc.SLUG,
-        topics.factoring_outbound(abc.SLUG),
-        topics.factoring_inbound(abc.SLUG),
+        SLUG,
+        topics.factoring_outbound(SLUG),
+        topics.factoring_inbound(SLUG),
         abc.OUTBOUND,
         settings or SimulatorSettings(service_name="abc-factoring-simulator"),
         script_from_env(),
