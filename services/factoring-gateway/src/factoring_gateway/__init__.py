@@ -1,0 +1,4 @@
+"""Ledgerline's factoring gateway service."""
+
+SERVICE = "factoring-gateway"
+"""The service's name: in its settings, logs, metrics, answers and the `source` of the bookings it asks for."""

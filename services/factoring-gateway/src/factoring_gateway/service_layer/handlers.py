@@ -41,12 +41,13 @@ from servicekit.consumer import Delivery, dead_letter
 from servicekit.messagebus import Batch, Consumer, Handler
 from servicekit.unit_of_work import UnitOfWork
 
+from .. import SERVICE
 from ..adapters.ledger_client import Ledger
 from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet
 from ..domain.providers import ProviderAdapter, installed_adapters
-from ..domain.providers.base import SERVICE, ClientInfo, Translation, direct_payment_vouchers
+from ..domain.providers.base import ClientInfo, Translation, direct_payment_vouchers
 
 RepositoryFactory = Callable[[Any], Repository]
 """Builds the repository a batch works through, from its unit of work."""

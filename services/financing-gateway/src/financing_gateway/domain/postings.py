@@ -17,10 +17,10 @@ from ledgerline_contracts.financing import PROVIDER, PROVIDER_NAME
 from ledgerline_contracts.ledger import AccountType, BookingSource, PartyKind, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.money import format_nok
 
+from .. import SERVICE
 from .errors import Refused
 
 TransactionKind = Literal["drawdown", "repayment"]
-SERVICE = "financing-gateway"
 
 
 @dataclass(frozen=True, slots=True)

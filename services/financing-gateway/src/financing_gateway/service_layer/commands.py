@@ -29,11 +29,11 @@ from ledgerline_contracts.providers.buffer import (
 from servicekit.commands import answer
 from servicekit.messagebus import Handler
 
-from .. import metrics
+from .. import SERVICE, metrics
 from ..domain import onboarding as onboarding_rules
 from ..domain.access import UserAccess, require_financing_privilege
 from ..domain.errors import Refused
-from ..domain.postings import SERVICE, check_accounts
+from ..domain.postings import check_accounts
 from .batches import StreamBatch
 from .publishing import publish_state
 

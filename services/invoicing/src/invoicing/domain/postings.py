@@ -9,10 +9,9 @@ from uuid import UUID
 from ledgerline_contracts.invoicing import VatCode
 from ledgerline_contracts.ledger import BookingSource, PostVoucher, Side, VoucherLine
 
+from .. import SERVICE
 from .model import Client, Invoice
 from .rules import vat_of
-
-SERVICE = "invoicing"
 
 
 def _line(account: str, side: Side, amount: int, **extra: object) -> VoucherLine:

@@ -52,12 +52,12 @@ from servicekit.commands import answer, answer_later
 from servicekit.messagebus import Batch, Consumer, Handler
 from servicekit.unit_of_work import UnitOfWork
 
+from .. import SERVICE
 from ..adapters.repository import InvoicingRepository
 from ..domain import postings, rules
 from ..domain.model import ADMINISTRATOR, Client, CustomerCard, IntegrationState, Invoice, User
 from ..domain.rules import Refused
 
-SERVICE = "invoicing"
 _SAGA_ANSWERED_LATER = object()
 RepositoryFactory = Callable[[Any], InvoicingRepository]
 """Builds the repository a batch works through, from its unit of work."""

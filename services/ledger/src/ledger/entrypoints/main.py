@@ -1,6 +1,7 @@
 from servicekit.cli import service_main
 
+from .. import SERVICE
 from ..settings import LedgerSettings
 from .app import build
 
-main = service_main("ledger", LedgerSettings, build, "ledger:migrations")  # type: ignore[arg-type]
+main = service_main(SERVICE, LedgerSettings, build, "ledger:migrations")  # type: ignore[arg-type]

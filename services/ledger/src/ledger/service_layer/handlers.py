@@ -45,13 +45,12 @@ from servicekit.consumer import Delivery
 from servicekit.messagebus import Batch, Consumer, Handler
 from servicekit.unit_of_work import UnitOfWork
 
+from .. import SERVICE
 from .. import metrics as ledger_metrics
 from ..adapters.repository import ChartCache, LedgerRepository, NewVoucher, Repository
 from ..domain import rules
 from ..domain.chart import DEFAULT_ACCOUNTS, DEFAULT_SERIES, Account, Chart, Series
 from ..domain.rules import Refused
-
-SERVICE = "ledger"
 
 RepositoryFactory = Callable[[Any, ChartCache], Repository]
 """Builds the repository a batch works through from its unit of work and the chart cache (which outlives

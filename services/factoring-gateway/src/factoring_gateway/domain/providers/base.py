@@ -17,10 +17,9 @@ from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatu
 from ledgerline_contracts.ledger import BookingSource, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Catalogue, Message
 
+from ... import SERVICE
 from ..lifecycle import Case, Step
 from ..mapping import AccountRole
-
-SERVICE = "factoring-gateway"
 
 
 @dataclass(frozen=True)
