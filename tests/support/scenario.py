@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ledgerline_cli.operator import Operator
-from ledgerline_cli.samples import COMPANY, PERSON
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import InvoiceLine
+from ledgerline_contracts.samples import COMPANY, PERSON
 
 __all__ = ["COMPANY", "PERSON", "ROLES", "TEN_THOUSAND", "client_with_accounts", "factoring_client"]
 

@@ -18,11 +18,11 @@ from ledgerline_contracts import financing
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.money import format_nok
+from ledgerline_contracts.samples import COMPANY, INCOMPLETE, PERSON
 
 from . import reports
 from .bus import Bus
 from .operator import Operator, Urls
-from .samples import COMPANY, INCOMPLETE, PERSON
 from .stack import Stack
 
 

@@ -29,9 +29,6 @@ from ledgerline_contracts.factoring import (
     SetAccountMapping,
 )
 from ledgerline_contracts.invoicing import (
-    Address,
-    CustomerData,
-    CustomerKind,
     DirectPaymentReceived,
     FactoringActivationRequested,
     FactoringIntegrationDeactivated,
@@ -43,6 +40,7 @@ from ledgerline_contracts.invoicing import (
 from ledgerline_contracts.ledger import PostVoucher
 from ledgerline_contracts.messages import CommandResult, Message
 from ledgerline_contracts.operations import DeadLetter
+from ledgerline_contracts.samples import COMPANY
 from ledgerline_contracts.topics import Topic
 from ledgerline_fjord_invoice_sale import contract as fjord
 from servicekit.messagebus import RoutingError, routes
@@ -70,14 +68,6 @@ FJORD_ACCOUNTS = {
     "receivables": AccountRef(account="1500"),
     "deviation": AccountRef(account="2900"),
 }
-CUSTOMER = CustomerData(
-    kind=CustomerKind.COMPANY,
-    company_name="Fjellbygg AS",
-    organisation_number="987654321",
-    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
-    phone="+4755000000",
-    email="post@fjellbygg.no",
-)
 coverage = Coverage()
 covers = coverage.covers
 
@@ -149,7 +139,7 @@ def delivery(provider: str = ABC, gross_ore: int = 1_250_000) -> InvoiceDelivery
         invoice_id=invoice_id,
         invoice_number="1001",
         customer_number=10001,
-        customer=CUSTOMER,
+        customer=COMPANY,
         client_name="Demo AS",
         client_organisation_number="912345678",
         invoice_date=DAY,

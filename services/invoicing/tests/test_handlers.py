@@ -24,15 +24,12 @@ from ledgerline_contracts.factoring import (
 )
 from ledgerline_contracts.invoicing import (
     ActivateFactoringIntegration,
-    Address,
     AddUser,
     ChangeClientSettings,
     ClientCreated,
     CreateClient,
     CreateInvoiceDraft,
     CreateRole,
-    CustomerData,
-    CustomerKind,
     DeactivateFactoringIntegration,
     DirectPaymentReceived,
     ExcludeCustomerFromFactoring,
@@ -61,20 +58,13 @@ from ledgerline_contracts.ledger import (
     UpsertParty,
 )
 from ledgerline_contracts.messages import CommandResult, Message
+from ledgerline_contracts.samples import COMPANY
 from ledgerline_contracts.topics import Topic
 from servicekit.messagebus import RoutingError, routes
 from servicekit.testing import Coverage, FakeUnitOfWork, consumer_for, deliver
 
 CLIENT = "c1"
 ADMIN = "admin"
-COMPANY = CustomerData(
-    kind=CustomerKind.COMPANY,
-    company_name="Fjellbygg AS",
-    organisation_number="987654321",
-    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
-    phone="+4755000000",
-    email="post@fjellbygg.no",
-)
 coverage = Coverage()
 covers = coverage.covers
 

@@ -14,7 +14,6 @@ from invoicing.domain import postings, rules
 from invoicing.domain.model import Client, CustomerCard, Integration, IntegrationState, Invoice, InvoiceState
 from invoicing.domain.rules import Refused
 from ledgerline_contracts.invoicing import (
-    Address,
     CustomerData,
     CustomerKind,
     DeliveryMethod,
@@ -24,23 +23,7 @@ from ledgerline_contracts.invoicing import (
     VatCode,
 )
 from ledgerline_contracts.ledger import PostVoucher
-
-PERSON = CustomerData(
-    kind=CustomerKind.PERSON,
-    first_name="Kari",
-    last_name="Nordmann",
-    address=Address(street="Storgata 1", postcode="0155", city="Oslo"),
-    phone="+4791234567",
-    email="kari@example.no",
-)
-COMPANY = CustomerData(
-    kind=CustomerKind.COMPANY,
-    company_name="Fjellbygg AS",
-    organisation_number="987654321",
-    address=Address(street="Kaigata 2", postcode="5016", city="Bergen"),
-    phone="+4755000000",
-    email="post@fjellbygg.no",
-)
+from ledgerline_contracts.samples import COMPANY, PERSON
 
 
 def active_client() -> Client:

@@ -1,7 +1,7 @@
-"""Sample customers, used by the demo and by the tests (a person and a company with everything a factoring
-provider needs, and a company without its organisation number)."""
+"""Sample customers, as examples of the contract and for the demo and the tests: a person and a company with
+everything a factoring provider needs, and a company without its organisation number."""
 
-from ledgerline_contracts.invoicing import Address, CustomerData, CustomerKind
+from .invoicing import Address, CustomerData, CustomerKind
 
 PERSON = CustomerData(
     kind=CustomerKind.PERSON,
