@@ -242,6 +242,9 @@ class OpenItemChanged(ClientMessage):
     due_date: date | None
     voucher_id: UUID
     cause: str = Field(description="The source event or voucher text that moved it.")
+    source_service: str | None = Field(
+        default=None, description="The service whose booking moved it (the voucher's `source.service`)."
+    )
 
 
 class BookingRejected(ClientMessage):

@@ -434,6 +434,43 @@ async def test_ledger_events_close_periods_and_settle_invoices() -> None:
     )
 
 
+def open_item(balance: int, source_service: str | None) -> OpenItemChanged:
+    return OpenItemChanged(
+        client_id=CLIENT,
+        party=10001,
+        open_item="1001",
+        account="1500",
+        original_ore=1_250_000,
+        balance_ore=balance,
+        due_date=date(2026, 12, 7),
+        voucher_id=uuid.uuid4(),
+        cause="x",
+        source_service=source_service,
+    )
+
+
+async def test_the_ledgers_late_answer_to_our_own_booking_does_not_take_back_a_later_payment() -> None:
+    app = await with_customer()
+    invoice_id = await with_invoice(app)
+    await app.accepted(
+        RegisterPayment(
+            client_id=CLIENT, acting_user=ADMIN, invoice_id=invoice_id, amount_ore=500_000, paid_on=date(2026, 11, 30)
+        )
+    )
+    # The sale's open item, as the ledger announces it after the payment was registered: nothing to change.
+    await app.send(topics.TOPIC_LEDGER_EVENTS, open_item(1_250_000, "invoicing"))
+    assert app.store.invoices[invoice_id][1].paid_ore == 500_000
+
+
+async def test_of_two_balances_in_one_batch_the_newer_counts() -> None:
+    app = await with_customer()
+    invoice_id = await with_invoice(app)
+    await app.send(
+        topics.TOPIC_LEDGER_EVENTS, open_item(250_000, "factoring-gateway"), open_item(0, "factoring-gateway")
+    )
+    assert app.store.invoices[invoice_id][1].paid_ore == 1_250_000
+
+
 async def with_invoice_dated(app: Invoicing, day: date) -> uuid.UUID:
     invoice_id = uuid.uuid4()
     await app.accepted(

@@ -136,12 +136,12 @@ class LedgerEventBatch(InvoicingBatch):
     def __init__(self, uow: UnitOfWork, group: str, repository: RepositoryFactory) -> None:
         super().__init__(uow, group, repository)
         self.closed_periods: list[tuple[str, date]] = []
-        self.settlements: list[tuple[str, str, int, int]] = []
+        self.settlements: dict[tuple[str, str, int], int] = {}  # (client, invoice number, customer) → balance
         self.booking_problems: list[tuple[str, str, UUID, str | None, str, str]] = []
 
     async def finish(self) -> None:
         await self.repo.record_closed_periods(self.closed_periods)
-        await self.repo.record_settlements(self.settlements)
+        await self.repo.record_settlements((*key, balance) for key, balance in self.settlements.items())
         await self.repo.record_booking_problems(self.booking_problems)
 
 
@@ -551,9 +551,14 @@ async def period_closed(batch: LedgerEventBatch, event: PeriodClosed) -> None:
 
 
 async def open_item_changed(batch: LedgerEventBatch, event: OpenItemChanged) -> None:
-    # Settled by a payment or by the sale to a provider; an open item invoicing did not create (say an opening
-    # balance) matches no invoice and changes nothing.
-    batch.settlements.append((event.client_id, event.open_item, event.party, event.balance_ore))
+    """What others booked on an invoice's receivable (a provider's settlement, its recourse) moves what is paid.
+
+    Invoicing's own sales, payments and credit notes are on the invoice from the moment it asked for them; the
+    ledger's answer may come after a later payment or credit note, and must not take it back. The newest balance
+    of a batch counts. An open item invoicing did not create (say an opening balance) matches no invoice."""
+    if event.source_service == SERVICE:
+        return
+    batch.settlements[(event.client_id, event.open_item, event.party)] = event.balance_ore
 
 
 async def booking_rejected(batch: LedgerEventBatch, event: BookingRejected) -> None:

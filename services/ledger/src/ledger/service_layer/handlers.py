@@ -226,6 +226,7 @@ class CommandBatch(Batch):
                     due_date=due,
                     voucher_id=voucher.id,
                     cause=voucher.source.event_type or voucher.text,
+                    source_service=voucher.source.service,
                 ),
                 key=client_id,
             )
