@@ -72,7 +72,7 @@ from .kafka_io import (
     delete_namespace_topics,
     end_offsets,
     new_producer,
-    our_voucher_posted,
+    our_vouchers_posted,
     publish,
     scan_window,
     topic_prefix,
@@ -229,8 +229,11 @@ class Lifecycle:
         self.last_progress = time.monotonic()
 
     def __call__(self, record: ConsumerRecord) -> None:
-        event = our_voucher_posted(record, self.marker, self.rejected)
-        if event is None or event["voucher_id"] in self.seen:  # the relay publishes at least once
+        for event in our_vouchers_posted(record, self.marker, self.rejected):
+            self._posted(event, record.timestamp / 1000)
+
+    def _posted(self, event: dict[str, Any], published: float) -> None:
+        if event["voucher_id"] in self.seen:  # the relay publishes at least once
             return
         self.seen.add(event["voucher_id"])
         source = event["source"]
@@ -238,7 +241,6 @@ class Lifecycle:
         run = self.run_of.get(invoice or "")
         if run is None:
             return
-        published = record.timestamp / 1000
         self.vouchers[run].append((published, len(event["lines"])))
         if run == "full":
             self.full_events.append(event)

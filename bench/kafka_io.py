@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ledgerline_contracts import topics
+from ledgerline_contracts.messages import ENVELOPE_TYPE
 
 from .harness import BenchAborted
 
@@ -151,22 +152,24 @@ async def scan_window(
     return dict(per_topic), kept
 
 
-def our_voucher_posted(record: ConsumerRecord, marker: bytes, rejected: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The VoucherPosted event in `record` if it is about the benchmark's clients (`marker` in its bytes).
-
-    A rejection about them is appended to `rejected`. The bytes are checked before anything is parsed, so that
-    the harness takes as little CPU from the services as it can.
-    """
+def our_vouchers_posted(record: ConsumerRecord, marker: bytes, rejected: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The VoucherPosted events in `record` (one message, or an envelope's items) about the benchmark's clients
+    (`marker` in their bytes). Rejections about them are appended to `rejected`. The bytes are checked before
+    anything is parsed, so that the harness takes as little CPU from the services as it can."""
     value = record.value or b""
     if marker not in value:
-        return None
-    if record.topic == topics.TOPIC_LEDGER_REJECTIONS.name:
-        rejected.append(orjson.loads(value))
-        return None
-    if b'"ledger.VoucherPosted"' not in value:
-        return None
-    event: dict[str, Any] = orjson.loads(value)
-    return event
+        return []
+    is_rejection = record.topic == topics.TOPIC_LEDGER_REJECTIONS.name
+    if not is_rejection and b'"ledger.VoucherPosted"' not in value:
+        return []
+    parsed: dict[str, Any] = orjson.loads(value)
+    items = parsed["items"] if parsed.get("type") == ENVELOPE_TYPE else [parsed]
+    if is_rejection:
+        rejected += [item for item in items if marker.decode() in item.get("client_id", "")]
+        return []
+    return [
+        item for item in items if item.get("type") == "ledger.VoucherPosted" and marker.decode() in item["client_id"]
+    ]
 
 
 class TopicWatcher:

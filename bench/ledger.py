@@ -56,7 +56,7 @@ from .kafka_io import (
     command_all,
     delete_namespace_topics,
     new_producer,
-    our_voucher_posted,
+    our_vouchers_posted,
     publish,
     topic_prefix,
 )
@@ -194,13 +194,11 @@ class Posted:
         self.last_progress = time.monotonic()
 
     def __call__(self, record: ConsumerRecord) -> None:
-        event = our_voucher_posted(record, self.marker, self.rejected)
-        if event is None:
-            return
-        key = event["idempotency_key"]
-        if key in self.expected and key not in self.by_key:
-            self.by_key[key] = (record.timestamp / 1000, time.time(), event)
-            self.last_progress = time.monotonic()
+        for event in our_vouchers_posted(record, self.marker, self.rejected):
+            key = event["idempotency_key"]
+            if key in self.expected and key not in self.by_key:
+                self.by_key[key] = (record.timestamp / 1000, time.time(), event)
+                self.last_progress = time.monotonic()
 
 
 # --- the run --------------------------------------------------------------------------------------------------------

@@ -92,11 +92,12 @@ class Bus:
                 catalogue = self._catalogues[partition.topic]
                 for record in records:
                     with contextlib.suppress(UndecodableMessage):
-                        message = catalogue.decode(record.value)
-                        if isinstance(message, CommandResult):
-                            self._results.setdefault(message.command_id, message)  # the first answer counts
-                        else:
-                            self._seen[partition.topic].append(message)
+                        for item in catalogue.decode_record(record.value):  # a message, or an envelope's items
+                            message = item.message
+                            if isinstance(message, CommandResult):
+                                self._results.setdefault(message.command_id, message)  # the first answer counts
+                            elif message is not None:
+                                self._seen[partition.topic].append(message)
             async with self._changed:
                 self._changed.notify_all()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self, overload
 from uuid import UUID, uuid4
@@ -124,16 +125,35 @@ class Catalogue:
     def decode(self, raw: bytes | None, only: frozenset[str] | None = None) -> Message | None:
         """The message in `raw`, or why not. With `only`, a well-formed message of another type is returned as
         None without being validated: a consumer that wants two types of a busy topic pays for those two."""
-        if raw is None:
-            raise UndecodableMessage("empty message (tombstone)")
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise UndecodableMessage(f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE_BYTES} byte limit")
+        return self._decode_data(_json_object(raw), only)
+
+    def decode_record(self, raw: bytes | None, only: frozenset[str] | None = None) -> list[Decoded]:
+        """Every message of a record: the one it holds, or each item of an envelope, decoded (or refused) one by
+        one, so that one bad item does not take the others with it. An envelope with none of the types in
+        `only` is skipped without being parsed. Raises UndecodableMessage for a record that is not even that."""
+        if raw is not None and raw.startswith(_ENVELOPE_PREFIX):
+            if only is not None and only.isdisjoint(envelope_types(raw)):
+                return []
+            items = _json_object(raw).get("items")
+            if not isinstance(items, list):
+                raise UndecodableMessage("an envelope without its list of items")
+            return [self._decode_item(item, only) for item in items]
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise UndecodableMessage(f"not JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise UndecodableMessage(f"not a JSON object but {type(data).__name__}")
+            return [Decoded(self.decode(raw, only), None, raw)]
+        except UndecodableMessage as refusal:
+            if raw is None or len(raw) > MAX_MESSAGE_BYTES:
+                raise
+            return [Decoded(None, refusal.reason, raw)]
+
+    def _decode_item(self, item: Any, only: frozenset[str] | None) -> Decoded:
+        try:
+            if not isinstance(item, dict):
+                raise UndecodableMessage(f"an envelope item that is not a JSON object but {type(item).__name__}")
+            return Decoded(self._decode_data(item, only), None, None, item)
+        except UndecodableMessage as refusal:
+            return Decoded(None, refusal.reason, None, item)
+
+    def _decode_data(self, data: dict[str, Any], only: frozenset[str] | None) -> Message | None:
         kind, version = data.get(self._type_field), data.get(self._version_field)
         versions = self._models.get(kind) if isinstance(kind, str) else None
         if versions is None:
@@ -148,6 +168,86 @@ class Catalogue:
             return model.model_validate(data)
         except ValidationError as error:
             raise UndecodableMessage(f"invalid {kind} v{version}: {_summarise(error)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One message of a record: decoded (None: a type the consumer does not want), or refused with the reason."""
+
+    message: Message | None
+    error: str | None
+    raw: bytes | None
+    item: Any = None
+    """The item as parsed from its envelope (then `raw` is None): its bytes are made only when asked for."""
+
+    def original(self) -> bytes:
+        """The message's own bytes: the record's, or its envelope item's."""
+        return self.raw if self.raw is not None else orjson.dumps(self.item)
+
+
+# --- envelopes: several messages for one key in one record ------------------------------------------------------
+ENVELOPE_TYPE = "ledgerline.Envelope"
+
+
+class Envelope(BaseModel):
+    """Several messages for one key in one record, on the topics between our services that take envelopes.
+
+    `items` are messages of the topic, in the order they were published, each with its own `message_id`;
+    `types` lists the item types, first, so that a consumer with nothing to do skips the record unparsed. A
+    record on such a topic is either a single message or an envelope: consumers read both."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["ledgerline.Envelope"] = "ledgerline.Envelope"
+    version: Literal[1] = 1
+    types: list[str]
+    items: list[dict[str, Any]]
+
+_ENVELOPE_PREFIX = b'{"type":"ledgerline.Envelope"'
+_ITEMS = b',"items":['
+ENVELOPE_MAX_ITEMS = 500
+
+
+def envelope(items: Sequence[tuple[str, bytes]]) -> bytes:
+    """One record for several messages (their type and bytes) of one key, in their order.
+
+    Between our own services, a unit of work's events for one key travel as one record (topics marked
+    `envelopes`): one record, one outbox row and one broker write instead of one each. The items keep their own
+    ids, so consumers deduplicate them one by one. The distinct item types come first, so a consumer skips an
+    envelope with nothing for it without parsing the items. The items' bytes are spliced in as they are.
+    """
+    types = orjson.dumps(sorted({kind for kind, _ in items}))
+    head = b'{"type":"' + ENVELOPE_TYPE.encode() + b'","version":1,"types":' + types
+    return head + _ITEMS + b",".join(payload for _, payload in items) + b"]}"
+
+
+def envelope_types(raw: bytes) -> frozenset[str]:
+    """The item types an envelope announces, read from its head only."""
+    end = raw.find(_ITEMS)
+    if end < 0:
+        raise UndecodableMessage("an envelope without its list of items")
+    try:
+        head = orjson.loads(raw[:end] + b"}")
+    except orjson.JSONDecodeError as error:
+        raise UndecodableMessage(f"not JSON: {error}") from None
+    types = head.get("types")
+    if not isinstance(types, list):
+        raise UndecodableMessage("an envelope without its list of item types")
+    return frozenset(t for t in types if isinstance(t, str))
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any]:
+    if raw is None:
+        raise UndecodableMessage("empty message (tombstone)")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise UndecodableMessage(f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE_BYTES} byte limit")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise UndecodableMessage(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise UndecodableMessage(f"not a JSON object but {type(data).__name__}")
+    return data
 
 
 def _summarise(error: ValidationError) -> str:

@@ -23,6 +23,9 @@ class Topic:
     partitions: int
     key: str
     description: str
+    envelopes: bool = False
+    """Our services publish a unit of work's messages for one key as one record (`messages.envelope`); every
+    consumer of the topic reads both envelopes and single messages."""
 
     def __post_init__(self) -> None:
         if PREFIX and not self.name.startswith(PREFIX):
@@ -40,18 +43,21 @@ TOPIC_LEDGER_COMMANDS = Topic(
     8,
     "client_id",
     "Chart of accounts, sub-ledgers, periods and booking commands (PostVoucher, ReverseVoucher) for the ledger.",
+    envelopes=True,
 )
 TOPIC_LEDGER_EVENTS = Topic(
     "ledger.events.v1",
     8,
     "client_id",
     "What the ledger did: VoucherPosted, OpenItemChanged, chart and sub-ledger changes.",
+    envelopes=True,
 )
 TOPIC_LEDGER_REJECTIONS = Topic(
     "ledger.booking-rejections.v1",
     4,
     "client_id",
     "BookingRejected: a booking command the ledger refused, with the reason. Never half-applied.",
+    envelopes=True,
 )
 TOPIC_INVOICING_COMMANDS = Topic(
     "invoicing.commands.v1",
@@ -64,6 +70,7 @@ TOPIC_INVOICING_EVENTS = Topic(
     8,
     "client_id",
     "What invoicing did: invoice deliveries for factoring, activation requests, privilege changes, payments.",
+    envelopes=True,
 )
 TOPIC_FACTORING_COMMANDS = Topic(
     "factoring.commands.v1",
@@ -76,6 +83,7 @@ TOPIC_FACTORING_EVENTS = Topic(
     8,
     "client_id",
     "What the factoring gateway did: activation answers, factoring status of invoices, reconciliation.",
+    envelopes=True,
 )
 TOPIC_FINANCING_COMMANDS = Topic(
     "financing.commands.v1",
@@ -88,6 +96,7 @@ TOPIC_FINANCING_EVENTS = Topic(
     4,
     "client_id",
     "What the financing gateway did: onboarding state and credit limit changes.",
+    envelopes=True,
 )
 TOPIC_COMMAND_RESULTS = Topic(
     "ledgerline.command-results.v1",

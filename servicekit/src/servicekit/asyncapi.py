@@ -14,8 +14,9 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 
-from ledgerline_contracts.messages import Message
+from ledgerline_contracts.messages import Envelope, Message
 from ledgerline_contracts.topics import PREFIX, Topic
 
 from .consumer import Subscription
@@ -35,8 +36,10 @@ def _canonical(topic: Topic) -> str:
     return topic.name.removeprefix(PREFIX)
 
 
-def _union(models: Sequence[type[Message]]) -> Any:
-    return reduce(or_, models) if len(models) > 1 else models[0]
+def _union(models: Sequence[type[BaseModel]], topic: Topic) -> Any:
+    """The topic's payload: one of its messages, or (between our services) an envelope of several."""
+    found = [*models, Envelope] if topic.envelopes else list(models)
+    return reduce(or_, found) if len(found) > 1 else found[0]
 
 
 def asyncapi_document(
@@ -54,7 +57,7 @@ def asyncapi_document(
         def documented(body: Any) -> None:  # never runs: it only carries the payload type
             return None
 
-        documented.__annotations__ = {"body": _union(subscription.catalogue.models), "return": None}
+        documented.__annotations__ = {"body": _union(subscription.catalogue.models, subscription.topic), "return": None}
         documented.__name__ = f"{subscription.group}:{_canonical(subscription.topic)}"
         spec.subscriber(
             _canonical(subscription.topic),
@@ -66,7 +69,7 @@ def asyncapi_document(
     for publication in publications:
         spec.publisher(
             _canonical(publication.topic),
-            schema=_union(publication.models),
+            schema=_union(publication.models, publication.topic),
             title=f"{_canonical(publication.topic)}:send",
             description=f"{publication.description} Key: {publication.topic.key}. "
             f"Partitions: {publication.topic.partitions}.",

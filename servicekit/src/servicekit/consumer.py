@@ -25,10 +25,11 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
 from aiokafka.errors import CommitFailedError, KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -49,15 +50,22 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One decoded record with where it came from."""
+    """One decoded message with where it came from (a record, or an item of an envelope record)."""
 
     message: Message
     topic: str
     partition: int
     offset: int
     key: bytes | None
-    raw: bytes
+    raw: bytes | None
     headers: dict[str, str]
+    item: Any = None
+    """An envelope item as parsed (then `raw` is None)."""
+
+    @property
+    def value(self) -> bytes:
+        """The message's own bytes (an envelope item's made only when asked for: dead letters, parking)."""
+        return self.raw if self.raw is not None else orjson.dumps(self.item)
 
 
 class BatchHandler(Protocol):
@@ -133,7 +141,7 @@ def log_context(deliveries: Sequence[Delivery]) -> dict[str, Any]:
 
 
 def _record_of(delivery: Delivery) -> _Record:
-    return _Record(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.raw, delivery.headers)
+    return _Record(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.value, delivery.headers)
 
 
 def kept_value(value: bytes | None) -> dict[str, Any]:
@@ -232,34 +240,41 @@ class BatchProcessor:
     async def process(self, message: KafkaMessage) -> None:
         records = _records(message)
         group = self.subscription.group
-        metrics.messages_consumed.labels(self._service, group, self.subscription.topic.name).inc(len(records))
         started = time.perf_counter()
         deliveries: list[Delivery] = []
+        messages = 0
         for record in records:
             try:
-                decoded = self.subscription.catalogue.decode(record.value, self.subscription.wants)
+                decoded = self.subscription.catalogue.decode_record(record.value, self.subscription.wants)
             except UndecodableMessage as error:
+                messages += 1
                 await self._dead_letter.send(group, record, "undecodable", error.reason, 1, datetime.now(UTC))
                 continue
-            if decoded is None:  # a type this consumer does not act on
-                continue
-            deliveries.append(
-                Delivery(
-                    decoded,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    record.key,
-                    record.value or b"",
-                    record.headers,
-                )
-            )
+            messages += len(decoded)
+            for item in decoded:
+                if item.error is not None:
+                    refused = replace(record, value=item.original())  # the item alone, replayable as it is
+                    await self._dead_letter.send(group, refused, "undecodable", item.error, 1, datetime.now(UTC))
+                elif item.message is not None:  # None: a type this consumer does not act on
+                    deliveries.append(
+                        Delivery(
+                            item.message,
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            record.key,
+                            item.raw,
+                            record.headers,
+                            item.item,
+                        )
+                    )
+        metrics.messages_consumed.labels(self._service, group, self.subscription.topic.name).inc(messages)
         if deliveries:
             await self._handle(deliveries)
         elapsed = time.perf_counter() - started
         metrics.batch_seconds.labels(self._service, group).observe(elapsed)
         metrics.batch_size.labels(self._service, group).observe(len(records))
-        metrics.messages_handled.labels(self._service, group, self.subscription.topic.name).inc(len(records))
+        metrics.messages_handled.labels(self._service, group, self.subscription.topic.name).inc(messages)
         self._log_handled(records, deliveries, elapsed)
         await self._commit(message)
 
@@ -394,6 +409,8 @@ def attach(
     policy: RetryPolicy,
     batch_size: int,
     batch_timeout_ms: int,
+    fetch_min_bytes: int = 1,
+    fetch_max_wait_ms: int = 500,
 ) -> BatchProcessor:
     """Registers the subscription on the broker as a manual-ack batch subscriber."""
     processor = BatchProcessor(subscription, dead_letter, service, policy)
@@ -420,6 +437,8 @@ def attach(
         batch=True,
         max_records=subscription.max_batch or batch_size,
         batch_timeout_ms=batch_timeout_ms,
+        fetch_min_bytes=fetch_min_bytes,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         decoder=keep_raw,

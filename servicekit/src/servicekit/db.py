@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ledgerline_contracts.messages import Message
+from ledgerline_contracts.messages import ENVELOPE_MAX_ITEMS, MAX_MESSAGE_BYTES, Message, envelope
 from ledgerline_contracts.topics import Topic
 
 from . import metrics
@@ -73,6 +73,10 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 M = TypeVar("M", bound=Message)
 
+Published = tuple[str, bytes | None, bytes, str | None]
+"""A message a unit of work publishes: topic, key, bytes, and its type if the topic takes envelopes."""
+OutboxRow = tuple[str, bytes | None, bytes]
+
 
 class OutboxSignal:
     """Wakes the relay as soon as a unit of work committed outbox rows, instead of waiting for its next poll."""
@@ -108,7 +112,7 @@ class PostgresUnitOfWork:
         self._engine = engine
         self._signal = signal
         self._service = service
-        self._outbox: list[tuple[str, bytes | None, bytes]] = []
+        self._outbox: list[Published] = []
         self._after_commit: list[Callable[[], None]] = []
         self._connection: AsyncConnection
         self._db: asyncpg.Connection
@@ -148,8 +152,11 @@ class PostgresUnitOfWork:
 
     def publish(self, topic: Topic | str, message: Message, key: str | bytes | None) -> None:
         """Queue an event to be relayed to Kafka if, and only if, this transaction commits."""
-        name = topic.name if isinstance(topic, Topic) else topic
-        self._outbox.append((name, _key_bytes(key), message.to_bytes()))
+        if isinstance(topic, Topic):
+            kind = message.type if topic.envelopes else None
+            self._outbox.append((topic.name, _key_bytes(key), message.to_bytes(), kind))
+        else:
+            self._outbox.append((topic, _key_bytes(key), message.to_bytes(), None))
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection inside this transaction."""
@@ -208,8 +215,54 @@ class PostgresUnitOfWork:
             return
         connection = await self.driver()
         await connection.copy_records_to_table(
-            "outbox", records=self._outbox, columns=["topic", "message_key", "payload"]
+            "outbox", records=outbox_rows(self._outbox), columns=["topic", "message_key", "payload"]
         )
+
+
+def outbox_rows(published: Sequence[Published]) -> list[OutboxRow]:
+    """The outbox rows of a unit of work's messages.
+
+    On a topic with envelopes, a key's messages become one row (an envelope, or the message alone if it is the
+    only one), as many as size allows, in their order; other messages are a row each. Rows keep the order in
+    which their first message was published, so one key's messages on one topic never overtake each other.
+    """
+    rows: list[OutboxRow] = []
+    groups: dict[tuple[str, bytes | None], list[tuple[str, bytes]]] = {}
+    slots: list[tuple[str, bytes | None] | None] = []
+    for topic, key, payload, kind in published:
+        if kind is None:
+            rows.append((topic, key, payload))
+            slots.append(None)
+        elif (topic, key) in groups:
+            groups[(topic, key)].append((kind, payload))
+        else:
+            groups[(topic, key)] = [(kind, payload)]
+            slots.append((topic, key))
+    if not groups:
+        return rows
+    ordered: list[OutboxRow] = []
+    plain = iter(rows)
+    for slot in slots:
+        if slot is None:
+            ordered.append(next(plain))
+            continue
+        topic, key = slot
+        ordered += [(topic, key, payload) for payload in _envelopes(groups[slot])]
+    return ordered
+
+
+def _envelopes(items: list[tuple[str, bytes]]) -> list[bytes]:
+    """Items in envelopes of at most ENVELOPE_MAX_ITEMS items and MAX_MESSAGE_BYTES bytes; one alone as itself."""
+    chunks: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    room = MAX_MESSAGE_BYTES - 1024  # the envelope's own head
+    for item in items:
+        if chunks[-1] and (len(chunks[-1]) >= ENVELOPE_MAX_ITEMS or size + len(item[1]) + 1 > room):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item[1]) + 1
+    return [chunk[0][1] if len(chunk) == 1 else envelope(chunk) for chunk in chunks]
 
 
 async def query(engine: AsyncEngine, sql: str, *args: Any) -> list[dict[str, Any]]:

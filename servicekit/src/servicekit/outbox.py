@@ -35,6 +35,7 @@ class OutboxRelay:
         signal: OutboxSignal,
         batch_size: int = 1000,
         poll_seconds: float = 0.5,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -42,6 +43,7 @@ class OutboxRelay:
         self._signal = signal
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._linger_seconds = linger_seconds
         self._lock_id = zlib.crc32(f"outbox:{service}".encode())
         self._stopping = asyncio.Event()
         self._last_gauge = 0.0
@@ -61,6 +63,8 @@ class OutboxRelay:
                 return  # stopping while the infrastructure was away
             if published < self._batch_size:
                 await self._signal.wait(self._poll_seconds)
+                if self._linger_seconds:
+                    await asyncio.sleep(self._linger_seconds)
 
     async def _relay_and_measure(self) -> int:
         published = await self.relay_once()

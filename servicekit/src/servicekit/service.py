@@ -56,6 +56,7 @@ class Service:
             signal=self.signal,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
+            linger_seconds=settings.outbox_linger_ms / 1000,
         )
         self.retry_policy = RetryPolicy(max_attempts=settings.consumer_max_attempts)
         self.subscriptions: list[Subscription] = []
@@ -86,6 +87,8 @@ class Service:
                 policy=self.retry_policy,
                 batch_size=self.settings.consumer_batch_size,
                 batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+                fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             )
         )
 

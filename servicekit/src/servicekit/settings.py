@@ -37,9 +37,16 @@ class ServiceSettings(BaseSettings):
 
     consumer_batch_size: int = Field(default=500, description="Most records one handler call (one transaction) takes.")
     consumer_batch_timeout_ms: int = 50
+    consumer_fetch_min_bytes: int = Field(
+        default=1, description="The broker holds a fetch until this many bytes are ready (or the wait below ends)."
+    )
+    consumer_fetch_max_wait_ms: int = Field(default=500, description="The longest the broker holds a fetch.")
     consumer_max_attempts: int = Field(default=3, description="Attempts before a failing message is dead-lettered.")
     outbox_batch_size: int = 1000
     outbox_poll_seconds: float = 0.5
+    outbox_linger_ms: float = Field(
+        default=0, description="After a commit wakes the relay, wait this long so later commits go in the same round."
+    )
 
     @property
     def database_url(self) -> URL:

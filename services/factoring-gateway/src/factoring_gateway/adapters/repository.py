@@ -31,7 +31,7 @@ class Origin:
 
     @classmethod
     def of(cls, delivery: Delivery) -> Origin:
-        return cls(delivery.raw, delivery.key, delivery.topic, delivery.partition, delivery.offset)
+        return cls(delivery.value, delivery.key, delivery.topic, delivery.partition, delivery.offset)
 
 
 @dataclass(frozen=True)
