@@ -23,7 +23,8 @@ reported two ways (both in the JSON): send → advance VoucherPosted published (
 "committed"), and send → the advance voucher's `posted_at` from the ledger's HTTP vouchers query (PostgreSQL
 `now()`, the start of the ledger transaction that booked it: a lower bound).
 
-Ends with one line: `bench: e2e_invoices_per_s=… ledger_lines_per_s=… p99_ms=… ratio_to_ceiling=…`
+Ends with one line: `bench: e2e_invoices_per_s=… ledger_lines_per_s=… p99_ms=… ratio_to_ceiling=… cpu_ms_per_invoice=…
+records_per_invoice=…`
 """
 
 from __future__ import annotations
@@ -538,6 +539,12 @@ class E2ERun:
         def cpu_per_invoice(cpu: dict[str, Any], count: int) -> dict[str, float]:
             return {name: round(1000 * v["cpu_s"] / max(count, 1), 2) for name, v in cpu["processes"].items()}
 
+        full_cpu = cpu_per_invoice(self.cpu["full"], n)
+        # What the system spends per invoice: services, simulator, broker and our PostgreSQL backends; not the
+        # harness, nor other databases' backends ("postgresql (all)" would count the server twice).
+        system_cpu = sum(v for name, v in full_cpu.items() if name not in ("bench harness", "postgresql (all)"))
+        records = sum(t["records"] for t in self.traffic.values())
+
         result: dict[str, Any] = {
             "benchmark": "e2e",
             "command": " ".join(["python -m bench.e2e", *sys.argv[1:]]),
@@ -613,6 +620,8 @@ class E2ERun:
                 "copy_ratio": round(ledger_lps / self.copy["rows_per_s"], 3),
             },
             "ratio_to_ceiling": round(e2e_ips / ceiling_ips, 3),
+            "cpu_ms_per_invoice": round(system_cpu, 2),
+            "records_per_invoice": round(records / n, 2),
             "p99_ms": round(p99, 1),
             "p99_from": f"{p99_run} run, send → advance VoucherPosted published",
             "books": self.books,
@@ -797,7 +806,8 @@ def main() -> None:
     print(
         f"bench: e2e_invoices_per_s={result['full_load']['e2e_invoices_per_s']:.1f} "
         f"ledger_lines_per_s={result['full_load']['ledger_lines_per_s']} p99_ms={result['p99_ms']:.0f} "
-        f"ratio_to_ceiling={result['ratio_to_ceiling']:.3f}"
+        f"ratio_to_ceiling={result['ratio_to_ceiling']:.3f} cpu_ms_per_invoice={result['cpu_ms_per_invoice']:.2f} "
+        f"records_per_invoice={result['records_per_invoice']:.1f}"
     )
 
 

@@ -11,7 +11,7 @@ PostgreSQL, two concurrent ones would not see each other's locks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from uuid import UUID
@@ -21,7 +21,15 @@ from servicekit.unit_of_work import UnitOfWork
 
 from ..domain.chart import Account, Chart, Party, Series
 from ..domain.rules import Line
-from .repository import ChartCache, NewVoucher, Repository, StoredVoucher
+from .repository import (
+    ChartCache,
+    NewVoucher,
+    OpenItemBalance,
+    OpenItemKey,
+    OpenItemMove,
+    Repository,
+    StoredVoucher,
+)
 
 
 class ConstraintViolation(Exception):
@@ -80,6 +88,7 @@ class Tables:
     reversals: dict[UUID, UUID] = field(default_factory=dict)
     """reversed voucher → its reversal (`vouchers_reverses`, unique)"""
     rejected_bookings: dict[tuple[str, str], RejectionRow] = field(default_factory=dict)
+    open_items: dict[OpenItemKey, OpenItemBalance] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(**{name: dict(table) for name, table in vars(self).items()})
@@ -249,26 +258,20 @@ class InMemoryLedgerRepository:
             v.id, v.client_id, v.series, v.number, v.voucher_date, voucher_id in self._t.reversals, lines
         )
 
-    async def open_item_balances(
-        self, keys: Iterable[tuple[str, int, str]]
-    ) -> dict[tuple[str, int, str], tuple[str, int, int, date | None]]:
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        found: dict[tuple[str, int, str], list[Line]] = {}
-        for v in self._t.vouchers.values():
-            for line in v.lines:
-                if line.party is not None and line.open_item is not None:
-                    key = (v.client_id, line.party, line.open_item)
-                    if key in wanted:
-                        found.setdefault(key, []).append(line)
-        result: dict[tuple[str, int, str], tuple[str, int, int, date | None]] = {}
-        for key, lines in found.items():
-            due_dates = [line.due_date for line in lines if line.due_date is not None]
-            result[key] = (
-                min(line.account for line in lines),
-                sum(line.amount_ore for line in lines if line.due_date is not None),
-                sum(line.amount_ore for line in lines),
-                max(due_dates) if due_dates else None,
-            )
+    async def move_open_items(self, moves: Mapping[OpenItemKey, OpenItemMove]) -> dict[OpenItemKey, OpenItemBalance]:
+        result: dict[OpenItemKey, OpenItemBalance] = {}
+        for key, move in moves.items():
+            before = self._t.open_items.get(key)
+            if before is None:
+                after = OpenItemBalance(move.account, move.original_ore, move.balance_ore, move.due_date)
+            else:
+                dues = [d for d in (before.due_date, move.due_date) if d is not None]
+                after = OpenItemBalance(
+                    min(before.account, move.account),
+                    before.original_ore + move.original_ore,
+                    before.balance_ore + move.balance_ore,
+                    max(dues) if dues else None,
+                )
+            self._t.open_items[key] = after
+            result[key] = after
         return result

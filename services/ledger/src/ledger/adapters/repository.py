@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -60,6 +60,28 @@ class ChartCache:
         self._charts.pop(client_id, None)
 
 
+OpenItemKey = tuple[str, int, str]
+"""(client, customer party, open item): an invoice's receivable."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItemMove:
+    """What a batch's postings add to one open item."""
+
+    account: str
+    original_ore: int
+    balance_ore: int
+    due_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItemBalance:
+    account: str
+    original_ore: int
+    balance_ore: int
+    due_date: date | None
+
+
 class Repository(Protocol):
     """What the handlers read and write in one unit of work: `LedgerRepository` over PostgreSQL, and
     `adapters.memory.InMemoryLedgerRepository` for the handlers' unit tests."""
@@ -90,9 +112,9 @@ class Repository(Protocol):
 
     async def voucher(self, client_id: str, voucher_id: UUID) -> StoredVoucher | None: ...
 
-    async def open_item_balances(
-        self, keys: Iterable[tuple[str, int, str]]
-    ) -> dict[tuple[str, int, str], tuple[str, int, int, date | None]]: ...
+    async def move_open_items(
+        self, moves: Mapping[OpenItemKey, OpenItemMove]
+    ) -> dict[OpenItemKey, OpenItemBalance]: ...
 
 
 class LedgerRepository:
@@ -372,32 +394,30 @@ class LedgerRepository:
             ],
         )
 
-    async def open_item_balances(
-        self, keys: Iterable[tuple[str, int, str]]
-    ) -> dict[tuple[str, int, str], tuple[str, int, int, date | None]]:
-        """(client, party, open item) → (account, original, balance, due date), computed from the postings."""
-        keys = sorted(set(keys))
-        if not keys:
+    async def move_open_items(self, moves: Mapping[OpenItemKey, OpenItemMove]) -> dict[OpenItemKey, OpenItemBalance]:
+        """Adds a batch's postings to the open items they touch and returns their balances: one statement, kept
+        in the same transaction as the postings (`open_item_balances` is the running sum of `voucher_lines`)."""
+        if not moves:
             return {}
-        db = await self._db()
-        rows = await db.fetch(
-            "SELECT l.client_id, l.party, l.open_item, min(l.account) AS account, "
-            "sum(l.amount_ore) FILTER (WHERE l.due_date IS NOT NULL)::bigint AS original, "
-            "sum(l.amount_ore)::bigint AS balance, "
-            "max(l.due_date) AS due_date "
-            "FROM voucher_lines l JOIN unnest($1::text[], $2::int[], $3::text[]) AS k(client_id, party, open_item) "
-            "ON l.client_id = k.client_id AND l.party = k.party AND l.open_item = k.open_item "
-            "GROUP BY l.client_id, l.party, l.open_item",
+        keys = sorted(moves)
+        rows = await (await self._db()).fetch(
+            "INSERT INTO open_item_balances AS o (client_id, party, open_item, account, original_ore, balance_ore, "
+            "due_date) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[], "
+            "$6::bigint[], $7::date[]) ON CONFLICT (client_id, party, open_item) DO UPDATE SET "
+            "account = LEAST(o.account, EXCLUDED.account), original_ore = o.original_ore + EXCLUDED.original_ore, "
+            "balance_ore = o.balance_ore + EXCLUDED.balance_ore, due_date = GREATEST(o.due_date, EXCLUDED.due_date) "
+            "RETURNING client_id, party, open_item, account, original_ore, balance_ore, due_date",
             [k[0] for k in keys],
             [k[1] for k in keys],
             [k[2] for k in keys],
+            [moves[k].account for k in keys],
+            [moves[k].original_ore for k in keys],
+            [moves[k].balance_ore for k in keys],
+            [moves[k].due_date for k in keys],
         )
         return {
-            (r["client_id"], r["party"], r["open_item"]): (
-                r["account"],
-                r["original"] or 0,
-                r["balance"],
-                r["due_date"],
+            (r["client_id"], r["party"], r["open_item"]): OpenItemBalance(
+                r["account"], r["original_ore"], r["balance_ore"], r["due_date"]
             )
             for r in rows
         }

@@ -129,6 +129,20 @@ Index(
     postgresql_where=voucher_lines.c.open_item.isnot(None),
 )
 
+open_item_balances = Table(
+    "open_item_balances",
+    metadata,
+    Column("client_id", Text, nullable=False),
+    Column("party", Integer, nullable=False),
+    Column("open_item", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("original_ore", BigInteger, nullable=False),
+    Column("balance_ore", BigInteger, nullable=False),
+    Column("due_date", Date, nullable=True),
+    PrimaryKeyConstraint("client_id", "party", "open_item"),
+)
+"""Each customer open item's running sum of postings, written with them: what OpenItemChanged announces."""
+
 rejected_bookings = Table(
     "rejected_bookings",
     metadata,

@@ -47,10 +47,17 @@ from servicekit.unit_of_work import UnitOfWork
 
 from .. import SERVICE
 from .. import metrics as ledger_metrics
-from ..adapters.repository import ChartCache, LedgerRepository, NewVoucher, Repository
+from ..adapters.repository import (
+    ChartCache,
+    LedgerRepository,
+    NewVoucher,
+    OpenItemKey,
+    OpenItemMove,
+    Repository,
+)
 from ..domain import rules
 from ..domain.chart import DEFAULT_ACCOUNTS, DEFAULT_SERIES, Account, Chart, Series
-from ..domain.rules import Refused
+from ..domain.rules import Line, Refused
 
 RepositoryFactory = Callable[[Any, ChartCache], Repository]
 """Builds the repository a batch works through from its unit of work and the chart cache (which outlives
@@ -200,19 +207,22 @@ class CommandBatch(Batch):
             next_number[key] += 1
         await self.repo.insert_vouchers(self.vouchers)
 
-        touched: dict[tuple[str, int, str], NewVoucher] = {}
+        touched: dict[OpenItemKey, NewVoucher] = {}
+        moves: dict[OpenItemKey, OpenItemMove] = {}
         for voucher in self.vouchers:
             chart = self.charts[voucher.client_id]
             for line in voucher.lines:
                 party = chart.parties.get(line.party) if line.party is not None else None
                 if party is not None and party.kind is PartyKind.CUSTOMER and line.open_item is not None:
-                    touched[(voucher.client_id, party.number, line.open_item)] = voucher
+                    item_key = (voucher.client_id, party.number, line.open_item)
+                    touched[item_key] = voucher
+                    moves[item_key] = _moved(moves.get(item_key), line)
             self.uow.publish(topics.TOPIC_LEDGER_EVENTS, _posted_event(voucher), key=voucher.client_id)
         vouchers = self.vouchers
         self.uow.after_commit(lambda: _count_posted(vouchers))
-        balances = await self.repo.open_item_balances(touched)
+        balances = await self.repo.move_open_items(moves)
         for (client_id, party_number, item), voucher in touched.items():
-            account, original, balance, due = balances[(client_id, party_number, item)]
+            found = balances[(client_id, party_number, item)]
             self.uow.publish(
                 topics.TOPIC_LEDGER_EVENTS,
                 OpenItemChanged.trusted(
@@ -220,10 +230,10 @@ class CommandBatch(Batch):
                     correlation_id=_correlation(voucher),
                     party=party_number,
                     open_item=item,
-                    account=account,
-                    original_ore=original,
-                    balance_ore=balance,
-                    due_date=due,
+                    account=found.account,
+                    original_ore=found.original_ore,
+                    balance_ore=found.balance_ore,
+                    due_date=found.due_date,
                     voucher_id=voucher.id,
                     cause=voucher.source.event_type or voucher.text,
                     source_service=voucher.source.service,
@@ -411,6 +421,17 @@ def consumers(repository: RepositoryFactory = LedgerRepository, charts: ChartCac
             routes_every_type=True,
         )
     ]
+
+
+def _moved(before: OpenItemMove | None, line: Line) -> OpenItemMove:
+    """An open item's move with one more posting line (the line that opens it carries its due date)."""
+    original = line.amount_ore if line.due_date is not None else 0
+    if before is None:
+        return OpenItemMove(line.account, original, line.amount_ore, line.due_date)
+    due = max((d for d in (before.due_date, line.due_date) if d is not None), default=None)
+    return OpenItemMove(
+        min(before.account, line.account), before.original_ore + original, before.balance_ore + line.amount_ore, due
+    )
 
 
 def _posted_event(voucher: NewVoucher) -> VoucherPosted:
