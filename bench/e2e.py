@@ -171,7 +171,7 @@ async def factoring_clients(op: Operator, clients: list[str], customers: list[in
 
 
 def build_invoices(
-    clients: list[str], customers: list[int], count: int, seed: int
+    clients: list[str], customers: list[int], count: int, seed: int, reply: bool = False
 ) -> tuple[list[str], list[tuple[bytes, bytes]]]:
     """`count` invoices round-robin over clients and customers: their ids and, per invoice, two records
     (CreateInvoiceDraft, SendInvoice), serialised up front. Lines: 60 % one line at 25 % VAT, 30 % two VAT
@@ -202,8 +202,9 @@ def build_invoices(
             invoice_date=today,
             due_date=today + timedelta(days=14),
             lines=lines,
+            reply=reply,
         )
-        send = inv.SendInvoice(client_id=client_id, acting_user=USER, invoice_id=invoice_id)
+        send = inv.SendInvoice(client_id=client_id, acting_user=USER, invoice_id=invoice_id, reply=reply)
         key = client_id.encode()
         ids.append(str(invoice_id))
         records += [(key, draft.to_bytes()), (key, send.to_bytes())]
@@ -435,8 +436,12 @@ class E2ERun:
         say(f"clients ready for ABC Factoring in {self.setup_s:.1f} s; waiting until every consumer is idle")
         await self.guard.wait_quiet(timeout=300)
         say("building the invoices up front")
-        self.full_ids, self.full_records = build_invoices(self.clients, self.customers, self.args.invoices, seed=1)
-        self.paced_ids, self.paced_records = build_invoices(self.clients, self.customers, self.paced_count, seed=2)
+        self.full_ids, self.full_records = build_invoices(
+            self.clients, self.customers, self.args.invoices, seed=1, reply=self.args.replies
+        )
+        self.paced_ids, self.paced_records = build_invoices(
+            self.clients, self.customers, self.paced_count, seed=2, reply=self.args.replies
+        )
         self.life.run_of.update(dict.fromkeys(self.full_ids, "full"))
         self.life.run_of.update(dict.fromkeys(self.paced_ids, "paced"))
 
@@ -556,6 +561,7 @@ class E2ERun:
                 "invoices": n,
                 "paced_invoices": m,
                 "rate": args.rate,
+                "replies": args.replies,
                 "clients": args.clients,
                 "customers_per_client": args.customers,
                 "simulator_script": SCRIPT,
@@ -774,6 +780,12 @@ def main() -> None:
         "--paced-invoices", type=int, default=None, help="invoices in the paced run (default min(N, 30000); 0: skip)"
     )
     parser.add_argument("--rate", type=float, default=1000.0, help="offered load of the paced run (invoices/s)")
+    parser.add_argument(
+        "--replies",
+        action="store_true",
+        help="ask a CommandResult for every invoice command (default: bulk commands, reply=false, followed by "
+        "their vouchers as an accounting system sending many invoices would; 2 records per invoice less)",
+    )
     parser.add_argument("--clients", type=int, default=20, help="clients (default 20)")
     parser.add_argument("--customers", type=int, default=100, help="customers per client (default 100)")
     parser.add_argument("--port-base", type=int, default=PORT_BASE, help="our processes' port base (default 48100)")
