@@ -158,6 +158,9 @@ class PostgresUnitOfWork:
         else:
             self._outbox.append((topic, _key_bytes(key), message.to_bytes(), None))
 
+    def publish_encoded(self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None) -> None:
+        self._outbox.append((topic.name, _key_bytes(key), payload, kind if topic.envelopes else None))
+
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection inside this transaction."""
         return self._db

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
+from ledgerline_contracts import catalogues
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.topics import Topic
 
@@ -75,6 +76,12 @@ class FakeUnitOfWork:
     def publish(self, topic: Topic | str, message: Message, key: str | bytes | None) -> None:
         name = topic.name if isinstance(topic, Topic) else topic
         self._outbox.append(Published(name, message, key.encode() if isinstance(key, str) else key))
+
+    def publish_encoded(self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None) -> None:
+        """Decoded as its consumers will decode it, so tests see the message (and a bad encoding fails them)."""
+        message = catalogues.of(topic).decode(payload)
+        assert message.type == kind, f"{kind} encoded as {message.type}"
+        self.publish(topic, message, key)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)

@@ -24,6 +24,9 @@ class UnitOfWork(Protocol):
     def publish(self, topic: Topic | str, message: Message, key: str | bytes | None) -> None:
         """Queue an event to be relayed to Kafka if, and only if, this transaction commits."""
 
+    def publish_encoded(self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None) -> None:
+        """Like `publish`, for a message already encoded (`ledgerline_contracts.encoders`) of type `kind`."""
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs `callback` only if the transaction commits (e.g. counting what was really done)."""
 

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from ledgerline_contracts import topics
+from ledgerline_contracts import encoders, topics
 from ledgerline_contracts.ledger import (
     AccountUpserted,
     BookingRejected,
@@ -29,10 +29,8 @@ from ledgerline_contracts.ledger import (
     PartyKind,
     PartyUpserted,
     PeriodClosed,
-    PostedLine,
     PostVoucher,
     ReverseVoucher,
-    Side,
     SubledgerSeriesCreated,
     UpsertAccount,
     UpsertParty,
@@ -217,15 +215,18 @@ class CommandBatch(Batch):
                     item_key = (voucher.client_id, party.number, line.open_item)
                     touched[item_key] = voucher
                     moves[item_key] = _moved(moves.get(item_key), line)
-            self.uow.publish(topics.TOPIC_LEDGER_EVENTS, _posted_event(voucher), key=voucher.client_id)
+            self.uow.publish_encoded(
+                topics.TOPIC_LEDGER_EVENTS, VoucherPosted.type_name(), _posted_event(voucher), key=voucher.client_id
+            )
         vouchers = self.vouchers
         self.uow.after_commit(lambda: _count_posted(vouchers))
         balances = await self.repo.move_open_items(moves)
         for (client_id, party_number, item), voucher in touched.items():
             found = balances[(client_id, party_number, item)]
-            self.uow.publish(
+            self.uow.publish_encoded(
                 topics.TOPIC_LEDGER_EVENTS,
-                OpenItemChanged.trusted(
+                OpenItemChanged.type_name(),
+                encoders.open_item_changed(
                     client_id=client_id,
                     correlation_id=_correlation(voucher),
                     party=party_number,
@@ -434,10 +435,10 @@ def _moved(before: OpenItemMove | None, line: Line) -> OpenItemMove:
     )
 
 
-def _posted_event(voucher: NewVoucher) -> VoucherPosted:
-    # model_construct: every value comes from a command that was validated on the way in and from the ledger's
-    # own rules; validating it all again per voucher was a tenth of the ledger's CPU.
-    return VoucherPosted.trusted(
+def _posted_event(voucher: NewVoucher) -> bytes:
+    # Encoded straight from the voucher: every value comes from a command validated on the way in and from the
+    # ledger's own rules; building and dumping a model per voucher was a fifth of the ledger's CPU.
+    return encoders.voucher_posted(
         client_id=voucher.client_id,
         correlation_id=_correlation(voucher),
         voucher_id=voucher.id,
@@ -449,16 +450,15 @@ def _posted_event(voucher: NewVoucher) -> VoucherPosted:
         idempotency_key=voucher.idempotency_key,
         reverses_voucher_id=voucher.reverses_voucher_id,
         lines=[
-            PostedLine.model_construct(
-                line_number=line.line_number,
-                account=line.account,
-                side=Side.DEBIT if line.amount_ore > 0 else Side.CREDIT,
-                amount_ore=abs(line.amount_ore),
-                party=line.party,
-                open_item=line.open_item,
-                due_date=line.due_date,
-                vat_code=line.vat_code,
-                description=line.description,
+            (
+                line.line_number,
+                line.account,
+                line.amount_ore,
+                line.party,
+                line.open_item,
+                line.due_date,
+                line.vat_code,
+                line.description,
             )
             for line in voucher.lines
         ],
