@@ -234,12 +234,13 @@ class FinancingRepository:
         settled = [key for key, i in items.items() if i.balance_ore == 0]
         db = await self._db()
         if open_rows:
-            await db.executemany(
+            await db.execute(  # one statement for the batch (the rows' keys are distinct)
                 "INSERT INTO open_items (client_id, party, open_item, account, original_ore, balance_ore, due_date) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id, party, open_item) DO UPDATE SET "
+                "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], "
+                "$7::date[]) ON CONFLICT (client_id, party, open_item) DO UPDATE SET "
                 "account = EXCLUDED.account, original_ore = EXCLUDED.original_ore, "
                 "balance_ore = EXCLUDED.balance_ore, due_date = EXCLUDED.due_date, updated_at = now()",
-                open_rows,
+                *(list(column) for column in zip(*open_rows, strict=True)),
             )
         if settled:
             await db.execute(

@@ -82,12 +82,19 @@ def _invoice(row: asyncpg.Record) -> Invoice:
     )
 
 
-_UPSERT_INVOICE = (
-    "INSERT INTO invoices (invoice_id, client_id, number, customer_number, origin, invoice_date, due_date, "
-    "lines, net_ore, vat_ore, gross_ore, state, delivery_method, factoring_provider, factoring_status, "
-    "factoring_description, status_sequence, reminders, debt_collection, legacy_transfer, paid_ore, "
-    "credited_ore, passed_on_ore, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-    "$15, $16, $17, $18, $19, $20, $21, $22, $23, CASE WHEN $12 = 'sent' THEN now() END) "
+_INVOICE_COLUMNS = (
+    "invoice_id uuid, client_id text, number text, customer_number int, origin text, invoice_date date, "
+    "due_date date, lines jsonb, net_ore bigint, vat_ore bigint, gross_ore bigint, state text, "
+    "delivery_method text, factoring_provider text, factoring_status text, factoring_description text, "
+    "status_sequence int, reminders boolean, debt_collection boolean, legacy_transfer text, paid_ore bigint, "
+    "credited_ore bigint, passed_on_ore bigint"
+)
+_NAMES = ", ".join(column.split()[0] for column in _INVOICE_COLUMNS.split(", "))
+_ARRAYS = ", ".join(f"${n}::{column.split()[1]}[]" for n, column in enumerate(_INVOICE_COLUMNS.split(", "), 1))
+_UPSERT_INVOICES = (
+    # One statement for a batch's invoices (their ids are distinct): unnest() of one array per column.
+    f"INSERT INTO invoices ({_NAMES}, sent_at) SELECT u.*, CASE WHEN u.state = 'sent' THEN now() END "
+    f"FROM unnest({_ARRAYS}) AS u({_NAMES}) "
     "ON CONFLICT (invoice_id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, "
     "delivery_method = EXCLUDED.delivery_method, factoring_provider = EXCLUDED.factoring_provider, "
     "factoring_status = EXCLUDED.factoring_status, factoring_description = EXCLUDED.factoring_description, "
@@ -153,7 +160,8 @@ class InvoicingRepository:
             await self._write_client(self._clients[client_id])
         dirty = [found for i in self._dirty_invoices if (found := self._invoices[i]) is not None]
         if dirty:
-            await (await self._db()).executemany(_UPSERT_INVOICE, [_invoice_row(c, inv) for c, inv in dirty])
+            rows = [_invoice_row(c, inv) for c, inv in dirty]
+            await (await self._db()).execute(_UPSERT_INVOICES, *(list(column) for column in zip(*rows, strict=True)))
         self._dirty_clients.clear()
         self._dirty_invoices.clear()
 
