@@ -122,6 +122,7 @@ class Stack:
                 env,
             )
 
+        factoring = [name for name in self.simulators() if name != "buffer-simulator"]
         gateway = service("factoring-gateway", "FACTORING", 3, "LEDGERLINE_PG_FACTORING_GATEWAY_PASSWORD")
         gateway.env["FACTORING_LEDGER_URL"] = f"http://127.0.0.1:{self.port_base + 1}"
         specs = [
@@ -129,11 +130,9 @@ class Stack:
             service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD"),
             gateway,
             service("financing-gateway", "FINANCING", 4, "LEDGERLINE_PG_FINANCING_GATEWAY_PASSWORD"),
-            # Buffer's simulator keeps +13; factoring providers' take +11, +12, then +14 onwards.
-            *(
-                simulator(name, 13 if name == "buffer-simulator" else offset)
-                for name, offset in zip(self.simulators(), (11, 12, *range(14, 60)), strict=False)
-            ),
+            simulator("buffer-simulator", 13),
+            # Factoring providers' simulators take +11, +12, then +14 onwards (Buffer's keeps +13).
+            *(simulator(name, offset) for name, offset in zip(factoring, (11, 12, *range(14, 60)), strict=False)),
         ]
         return {s.name: s for s in specs}
 

@@ -229,29 +229,21 @@ def outbox_rows(published: Sequence[Published]) -> list[OutboxRow]:
     only one), as many as size allows, in their order; other messages are a row each. Rows keep the order in
     which their first message was published, so one key's messages on one topic never overtake each other.
     """
-    rows: list[OutboxRow] = []
+    rows: list[tuple[str, bytes | None, bytes | list[tuple[str, bytes]]]] = []
     groups: dict[tuple[str, bytes | None], list[tuple[str, bytes]]] = {}
-    slots: list[tuple[str, bytes | None] | None] = []
     for topic, key, payload, kind in published:
         if kind is None:
             rows.append((topic, key, payload))
-            slots.append(None)
         elif (topic, key) in groups:
             groups[(topic, key)].append((kind, payload))
-        else:
-            groups[(topic, key)] = [(kind, payload)]
-            slots.append((topic, key))
-    if not groups:
-        return rows
-    ordered: list[OutboxRow] = []
-    plain = iter(rows)
-    for slot in slots:
-        if slot is None:
-            ordered.append(next(plain))
-            continue
-        topic, key = slot
-        ordered += [(topic, key, payload) for payload in _envelopes(groups[slot])]
-    return ordered
+        else:  # the key's row takes the place of its first message; later ones join it
+            groups[(topic, key)] = items = [(kind, payload)]
+            rows.append((topic, key, items))
+    return [
+        (topic, key, value)
+        for topic, key, row in rows
+        for value in (_envelopes(row) if isinstance(row, list) else [row])
+    ]
 
 
 def _envelopes(items: list[tuple[str, bytes]]) -> list[bytes]:

@@ -82,15 +82,34 @@ def _invoice(row: asyncpg.Record) -> Invoice:
     )
 
 
-_INVOICE_COLUMNS = (
-    "invoice_id uuid, client_id text, number text, customer_number int, origin text, invoice_date date, "
-    "due_date date, lines jsonb, net_ore bigint, vat_ore bigint, gross_ore bigint, state text, "
-    "delivery_method text, factoring_provider text, factoring_status text, factoring_description text, "
-    "status_sequence int, reminders boolean, debt_collection boolean, legacy_transfer text, paid_ore bigint, "
-    "credited_ore bigint, passed_on_ore bigint"
-)
-_NAMES = ", ".join(column.split()[0] for column in _INVOICE_COLUMNS.split(", "))
-_ARRAYS = ", ".join(f"${n}::{column.split()[1]}[]" for n, column in enumerate(_INVOICE_COLUMNS.split(", "), 1))
+_INVOICE_COLUMNS = {
+    "invoice_id": "uuid",
+    "client_id": "text",
+    "number": "text",
+    "customer_number": "int",
+    "origin": "text",
+    "invoice_date": "date",
+    "due_date": "date",
+    "lines": "jsonb",
+    "net_ore": "bigint",
+    "vat_ore": "bigint",
+    "gross_ore": "bigint",
+    "state": "text",
+    "delivery_method": "text",
+    "factoring_provider": "text",
+    "factoring_status": "text",
+    "factoring_description": "text",
+    "status_sequence": "int",
+    "reminders": "boolean",
+    "debt_collection": "boolean",
+    "legacy_transfer": "text",
+    "paid_ore": "bigint",
+    "credited_ore": "bigint",
+    "passed_on_ore": "bigint",
+}
+"""The columns `_invoice_row` fills, in its order, with their types (for one array per column)."""
+_NAMES = ", ".join(_INVOICE_COLUMNS)
+_ARRAYS = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_INVOICE_COLUMNS.values(), 1))
 _UPSERT_INVOICES = (
     # One statement for a batch's invoices (their ids are distinct): unnest() of one array per column.
     f"INSERT INTO invoices ({_NAMES}, sent_at) SELECT u.*, CASE WHEN u.state = 'sent' THEN now() END "
