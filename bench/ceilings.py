@@ -14,6 +14,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from ledgerline_cli.kafka_security import client_kwargs
+from ledgerline_contracts.access import ADMIN
+
 from .kafka_io import new_producer, publish
 from .postgres import admin_connection, drop_database
 
@@ -102,10 +105,11 @@ async def kafka_ceiling(
     """The raw Kafka ceiling: `count` records of the given sizes produced and consumed through one scratch topic.
 
     One producer (the services' settings) and one consumer in this process, running concurrently; the time is
-    from the first send to the last record consumed. The topic is created for it and deleted afterwards.
+    from the first send to the last record consumed. The topic is created for it and deleted afterwards. All
+    three clients are the admin (no ACL names a scratch topic), over SASL/SCRAM like every other client.
     """
     name = f"bench.ceiling.{tag}.{secrets.token_hex(3)}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs(ADMIN))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -116,9 +120,12 @@ async def kafka_ceiling(
         value = (b"x" * max(value_bytes, 1))[: max(value_bytes, 1)]
         keys = [f"{i:0{max(key_bytes, 1)}d}"[-max(key_bytes, 1) :].encode() for i in range(min(count, 10_000))]
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **client_kwargs(ADMIN),
         )
-        producer = new_producer(bootstrap)
+        producer = new_producer(bootstrap, ADMIN)
         await consumer.start()
         await producer.start()
         try:

@@ -24,7 +24,7 @@ reported two ways (both in the JSON): send → advance VoucherPosted published (
 `now()`, the start of the ledger transaction that booked it: a lower bound).
 
 Ends with one line: `bench: e2e_invoices_per_s=… ledger_lines_per_s=… p99_ms=… ratio_to_ceiling=… cpu_ms_per_invoice=…
-records_per_invoice=…`
+records_per_invoice=… auth_us_per_invoice=…` (CPU spent checking tokens, all services, per invoice)
 """
 
 from __future__ import annotations
@@ -44,10 +44,12 @@ from aiokafka import ConsumerRecord
 
 from ledgerline_abc_factoring import SLUG as ABC
 from ledgerline_abc_factoring import contract as abc
+from ledgerline_cli import kafka_security
 from ledgerline_cli.bus import Bus
 from ledgerline_cli.kafka_admin import ensure_topics
 from ledgerline_cli.operator import Operator, Urls
 from ledgerline_cli.stack import Stack
+from ledgerline_cli.tokens import local_issuer
 from ledgerline_contracts import invoicing as inv
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import AccountRef
@@ -77,8 +79,9 @@ from .kafka_io import (
     publish,
     scan_window,
     topic_prefix,
+    user_tokens,
 )
-from .metrics import batch_profile, scrape
+from .metrics import batch_profile, metric_sum, scrape
 from .postgres import PG_STATS_FLUSH_S, PgActivitySampler, ServiceDatabases, pg_stats_per_unit
 from .profiling import Profiler, print_profiles
 from .sampling import ProcessSampler, kafka_broker, mb, postgres_server
@@ -151,7 +154,9 @@ async def factoring_clients(op: Operator, clients: list[str], customers: list[in
         for k, client_id in enumerate(clients)
         for number in customers
     ]
-    results = await command_all(BOOTSTRAP, topics.TOPIC_INVOICING_COMMANDS.name, cards, timeout=600)
+    results = await command_all(
+        BOOTSTRAP, topics.TOPIC_INVOICING_COMMANDS.name, cards, timeout=600, headers=user_tokens(op.user)
+    )
     refused = [r for r in results if not r["accepted"]]
     if refused:
         raise BenchAborted(f"{len(refused)} customer cards refused, e.g. {refused[0]['reason']}")
@@ -280,6 +285,7 @@ async def paced_publish(
 ) -> tuple[float, float]:
     """Offers invoices at `rate` per second (both records of an invoice at its due time); returns first/last send."""
     topic = topics.TOPIC_INVOICING_COMMANDS.name
+    tokens = user_tokens(USER)
     count = len(records) // 2
     pending = []
     started = time.perf_counter()
@@ -289,9 +295,9 @@ async def paced_publish(
         due = min(count, int((time.perf_counter() - started) * rate) + 1)
         while sent < due:
             draft, send = records[2 * sent], records[2 * sent + 1]
-            pending.append(await producer.send(topic, draft[1], key=draft[0]))
+            pending.append(await producer.send(topic, draft[1], key=draft[0], headers=tokens(draft[0])))
             sent_at[sent] = time.time()
-            pending.append(await producer.send(topic, send[1], key=send[0]))
+            pending.append(await producer.send(topic, send[1], key=send[0], headers=tokens(send[0])))
             sent += 1
         if len(pending) > 5000:
             await asyncio.gather(*pending)
@@ -303,12 +309,21 @@ async def paced_publish(
 
 
 # --- posted_at from the ledger's HTTP query -----------------------------------------------------------------------
+def _as_user(client_id: str) -> dict[str, str]:
+    """A bearer token of the benchmark's user of the client (the queries answer only that client's users)."""
+    return {"authorization": f"Bearer {local_issuer().user(client_id, USER)}"}
+
+
 async def advance_posted_at(ledger_url: str, clients: list[str]) -> dict[str, float]:
     """invoice id → posted_at of its advance voucher (GET /clients/{id}/vouchers?series=FACTORING)."""
     found: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=ledger_url, timeout=300) as http:
         for client_id in clients:
-            response = await http.get(f"/clients/{client_id}/vouchers", params={"series": "FACTORING", "limit": 10**8})
+            response = await http.get(
+                f"/clients/{client_id}/vouchers",
+                params={"series": "FACTORING", "limit": 10**8},
+                headers=_as_user(client_id),
+            )
             response.raise_for_status()
             for voucher in orjson.loads(response.content):
                 if (voucher.get("source") or {}).get("event_type") == abc.AbcEventType.ADVANCE_PAID.value:
@@ -321,7 +336,7 @@ async def books_check(ledger_url: str, clients: list[str]) -> dict[str, Any]:
     off: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=ledger_url, timeout=120) as http:
         for client_id in clients:
-            trial = (await http.get(f"/clients/{client_id}/trial-balance")).json()
+            trial = (await http.get(f"/clients/{client_id}/trial-balance", headers=_as_user(client_id))).json()
             balances = {a["account"]: a["balance_ore"] for a in trial["accounts"]}
             wrong = {a: balances.get(a, 0) for a in ("1500", "2400") if balances.get(a, 0)}
             if wrong or trial["balance_ore"]:
@@ -373,6 +388,7 @@ class E2ERun:
             f"e2e benchmark {self.rid}: {args.invoices} invoices at full load, {self.paced_count} at {args.rate:g}/s; "
             f"{args.clients} clients × {args.customers} customers"
         )
+        say(await asyncio.to_thread(kafka_security.apply, BOOTSTRAP))  # users and ACLs of our topic prefix first
         async with GroupGuard(BOOTSTRAP, GROUPS, self.tag) as self.guard:
             say("checking our consumer groups for other developers' services")
             await self.guard.wait_until_free(args.wait_for_groups)
@@ -464,7 +480,9 @@ class E2ERun:
                 self.full_sent[i // 2] = time.time()
 
         await self.activity.start()
-        await publish(producer, topics.TOPIC_INVOICING_COMMANDS.name, self.full_records, on_send=mark)
+        await publish(
+            producer, topics.TOPIC_INVOICING_COMMANDS.name, self.full_records, on_send=mark, headers=user_tokens(USER)
+        )
         full.notes["publish_seconds"] = round(time.time() - full.started, 2)
         say(f"published in {full.notes['publish_seconds']} s; waiting for every settlement")
         await wait_settled(self.life, "full", args.invoices, self.guard, args.stall_timeout, "full load")
@@ -628,6 +646,9 @@ class E2ERun:
             "ratio_to_ceiling": round(e2e_ips / ceiling_ips, 3),
             "cpu_ms_per_invoice": round(system_cpu, 2),
             "records_per_invoice": round(records / n, 2),
+            "auth_us_per_invoice": round(
+                sum(metric_sum(self.metrics[name], "ledgerline_auth_seconds") for name in SERVICES) / n * 1e6, 1
+            ),
             "p99_ms": round(p99, 1),
             "p99_from": f"{p99_run} run, send → advance VoucherPosted published",
             "books": self.books,
@@ -819,7 +840,8 @@ def main() -> None:
         f"bench: e2e_invoices_per_s={result['full_load']['e2e_invoices_per_s']:.1f} "
         f"ledger_lines_per_s={result['full_load']['ledger_lines_per_s']} p99_ms={result['p99_ms']:.0f} "
         f"ratio_to_ceiling={result['ratio_to_ceiling']:.3f} cpu_ms_per_invoice={result['cpu_ms_per_invoice']:.2f} "
-        f"records_per_invoice={result['records_per_invoice']:.1f}"
+        f"records_per_invoice={result['records_per_invoice']:.1f} "
+        f"auth_us_per_invoice={result['auth_us_per_invoice']:.1f}"
     )
 
 

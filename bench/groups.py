@@ -13,7 +13,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from ledgerline_cli.kafka_security import client_kwargs
 from ledgerline_contracts import topics
+from ledgerline_contracts.access import OPERATOR
 
 from .harness import BenchAborted, say
 from .kafka_io import scan_window
@@ -42,8 +44,11 @@ class GroupGuard:
         self.bootstrap = bootstrap
         self.groups = sorted({topics.group(g) for g in groups})
         self.tag = tag
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self._offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        # As the operator: Describe on every consumer group (members, committed offsets), Read on every topic.
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs(OPERATOR))
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, **client_kwargs(OPERATOR)
+        )
         self.violations: list[str] = []
         self._watch: asyncio.Task[None] | None = None
 

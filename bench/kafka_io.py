@@ -13,7 +13,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ledgerline_contracts import topics
+from ledgerline_cli.kafka_security import client_kwargs
+from ledgerline_cli.tokens import local_issuer
+from ledgerline_contracts import auth, topics
+from ledgerline_contracts.access import ADMIN, OPERATOR
 from ledgerline_contracts.messages import ENVELOPE_TYPE
 
 from .harness import BenchAborted
@@ -37,7 +40,7 @@ async def delete_namespace_topics(bootstrap: str) -> list[str]:
     prefix = topic_prefix()
     if not prefix.startswith("bench"):
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs(ADMIN))
     await admin.start()
     try:
         mine = [name for name in await admin.list_topics() if name.startswith(prefix)]
@@ -55,7 +58,7 @@ async def topic_partitions(bootstrap: str, topic_names: Iterable[str]) -> list[T
     has been refreshed, which aiokafka only offers through its private client); the admin client asks the broker.
     All topics are described, never named ones, so that no request can create a topic.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs(OPERATOR))
     await admin.start()
     try:
         described = {topic["topic"]: topic["partitions"] for topic in await admin.describe_topics()}
@@ -68,9 +71,33 @@ async def topic_partitions(bootstrap: str, topic_names: Iterable[str]) -> list[T
     ]
 
 
-def new_producer(bootstrap: str) -> AIOKafkaProducer:
-    """A producer configured like the services' and the CLI Bus's (idempotent, acks=all)."""
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER_SETTINGS)
+def new_producer(bootstrap: str, principal: str = OPERATOR) -> AIOKafkaProducer:
+    """A producer configured like the services' and the CLI Bus's (idempotent, acks=all), authenticated as
+    `principal` (the operator: it may write the command topics the harness loads, and SASL costs the same)."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER_SETTINGS, **client_kwargs(principal))
+
+
+Headers = Callable[[bytes], list[tuple[str, bytes]]]
+"""The headers of a record by its key (the client): the token the front end attaches."""
+
+
+def user_tokens(user: str, seconds: int = 3600) -> Headers:
+    """A token of `user` per client (the key), signed once per client by the local issuer, as a front end would."""
+    issuer = local_issuer()
+    cache: dict[bytes, list[tuple[str, bytes]]] = {}
+
+    def headers(key: bytes) -> list[tuple[str, bytes]]:
+        if key not in cache:
+            cache[key] = [auth.bearer(issuer.user(key.decode(), user, seconds=seconds))]
+        return cache[key]
+
+    return headers
+
+
+def operator_token(seconds: int = 3600) -> Headers:
+    """A platform operator's token with every privilege, the same on every record."""
+    header = [auth.bearer(local_issuer().operator("benchmark", seconds=seconds))]
+    return lambda _key: header
 
 
 async def publish(
@@ -79,10 +106,12 @@ async def publish(
     records: Sequence[tuple[bytes, bytes]],
     on_send: Callable[[int], None] | None = None,
     chunk: int = 2000,
+    headers: Headers | None = None,
 ) -> None:
     """Publishes pre-serialised (key, value) records in order, waiting for the broker to have them all.
 
-    `on_send(i)` is called just before record i is handed to the producer (that instant is its send time).
+    `on_send(i)` is called just before record i is handed to the producer (that instant is its send time);
+    `headers` gives each record's headers by its key (e.g. the token of a command topic).
     """
     for start in range(0, len(records), chunk):
         pending = []
@@ -90,13 +119,14 @@ async def publish(
             key, value = records[i]
             if on_send is not None:
                 on_send(i)
-            pending.append(await producer.send(topic, value, key=key))
+            extra = headers(key) if headers is not None else None
+            pending.append(await producer.send(topic, value, key=key, headers=extra))
         await asyncio.gather(*pending)
 
 
 async def end_offsets(bootstrap: str, topic_names: Iterable[str]) -> dict[TopicPartition, int]:
     partitions = await topic_partitions(bootstrap, topic_names)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_kwargs(OPERATOR))
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(partitions))
@@ -122,7 +152,10 @@ async def scan_window(
     if not wanted:
         return {}, kept
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_kwargs(OPERATOR),
     )
     await consumer.start()
     try:
@@ -190,7 +223,10 @@ class TopicWatcher:
     async def start(self) -> None:
         partitions = await topic_partitions(self._bootstrap, self._topics)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **client_kwargs(OPERATOR),
         )
         await self._consumer.start()
         self._consumer.assign(partitions)
@@ -217,7 +253,9 @@ class TopicWatcher:
             await self._consumer.stop()
 
 
-async def command_all(bootstrap: str, topic: str, commands: Sequence[Any], timeout: float) -> list[dict[str, Any]]:
+async def command_all(
+    bootstrap: str, topic: str, commands: Sequence[Any], timeout: float, headers: Headers | None = None
+) -> list[dict[str, Any]]:
     """Publishes many commands (keyed by client) and waits for every CommandResult; returns them (parsed JSON).
 
     For bulk set-up: one watcher collects the answers by command id, instead of one waiter per command.
@@ -235,7 +273,7 @@ async def command_all(bootstrap: str, topic: str, commands: Sequence[Any], timeo
     producer = new_producer(bootstrap)
     await producer.start()
     try:
-        await publish(producer, topic, [(c.client_id.encode(), c.to_bytes()) for c in commands])
+        await publish(producer, topic, [(c.client_id.encode(), c.to_bytes()) for c in commands], headers=headers)
         deadline = time.monotonic() + timeout
         while len(answers) < len(wanted):
             if time.monotonic() > deadline:

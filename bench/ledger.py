@@ -31,6 +31,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
+from ledgerline_cli import kafka_security
 from ledgerline_cli.kafka_admin import ensure_topics
 from ledgerline_cli.stack import Stack
 from ledgerline_contracts import ledger as L
@@ -56,6 +57,7 @@ from .kafka_io import (
     command_all,
     delete_namespace_topics,
     new_producer,
+    operator_token,
     our_vouchers_posted,
     publish,
     topic_prefix,
@@ -176,7 +178,7 @@ async def open_books(books: list[_Book], timeout: float) -> None:
             L.UpsertParty(client_id=book.client_id, number=n, name=f"Kunde {n}", kind=L.PartyKind.CUSTOMER)
             for n in book.customers
         ]
-    results = await command_all(BOOTSTRAP, topics.TOPIC_LEDGER_COMMANDS.name, commands, timeout)
+    results = await command_all(BOOTSTRAP, topics.TOPIC_LEDGER_COMMANDS.name, commands, timeout, operator_token())
     refused = [r for r in results if not r["accepted"]]
     if refused:
         raise BenchAborted(f"the ledger refused {len(refused)} set-up commands, e.g. {refused[0]['reason']}")
@@ -247,6 +249,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "database": databases.names["ledger"] + ("" if databases.shared else " (created for the run)"),
         },
     }
+    say(await asyncio.to_thread(kafka_security.apply, BOOTSTRAP))  # users and ACLs of our topic prefix first
     async with GroupGuard(BOOTSTRAP, [topics.GROUP_LEDGER], tag) as guard:
         say(f"checking consumer group '{topics.GROUP_LEDGER}' for other developers' ledgers")
         await guard.wait_until_free(args.wait_for_groups)
@@ -367,7 +370,7 @@ async def _preload(
     await producer.start()
     try:
         started = time.monotonic()
-        await publish(producer, topics.TOPIC_LEDGER_COMMANDS.name, records)
+        await publish(producer, topics.TOPIC_LEDGER_COMMANDS.name, records, headers=operator_token())
         preload_s = time.monotonic() - started
     finally:
         await producer.stop()

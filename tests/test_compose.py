@@ -9,7 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from ledgerline_cli import kafka_security
 from ledgerline_cli.stack import Stack
+from ledgerline_contracts import access, topics
 from ledgerline_simulators.main import simulators
 from ledgerline_simulators.runtime import SimulatorSettings
 
@@ -119,3 +121,64 @@ def test_grafana_is_provisioned_from_the_repository_with_prometheus_as_its_data_
     assert (dashboards / "ledgerline.json").is_file()
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/ledgerline.json"
+
+
+# --- Kafka security: the compose broker is secured as the local one is -------------------------------------------
+def _password_variable(principal: str) -> str:
+    return f"LEDGERLINE_KAFKA_{principal.upper().replace('-', '_')}_PASSWORD"
+
+
+def test_the_broker_authenticates_and_authorises_like_the_local_one() -> None:
+    kafka = COMPOSE["services"]["kafka"]
+    assert kafka["command"] == ["sh", "/ledgerline/compose-kafka.sh"]
+    assert "./infra/kafka:/ledgerline:ro" in kafka["volumes"]  # the same server.properties.in as kafka.sh's
+    template = (ROOT / "infra/kafka/server.properties.in").read_text()
+    for setting in (
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:admin;User:controller",
+        "allow.everyone.if.no.acl.found=false",
+    ):
+        assert setting in template.splitlines(), setting
+    environment = kafka["environment"]
+    assert environment["LEDGERLINE_KAFKA_PRINCIPALS"].split() == list(access.principals())  # a SCRAM user each
+    for principal in (access.CONTROLLER, *access.principals()):
+        assert environment[_password_variable(principal)].startswith(f"${{{_password_variable(principal)}:?")
+    assert "--command-config /tmp/ledgerline/admin.properties" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_every_process_authenticates_as_its_own_principal() -> None:
+    prefixes = {service: _settings(service).model_config["env_prefix"] for service in Stack.SERVICES}
+    processes = [(service, service, prefixes[service]) for service in Stack.SERVICES]
+    processes += [(name, name.removesuffix("-simulator"), "SIMULATOR_") for name in Stack.simulators()]
+    for name, principal, prefix in processes:
+        environment = COMPOSE["services"][name]["environment"]
+        assert environment[f"{prefix}KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert environment[f"{prefix}KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert environment[f"{prefix}KAFKA_SASL_USERNAME"] == principal, name
+        assert environment[f"{prefix}KAFKA_SASL_PASSWORD"] == f"${{{_password_variable(principal)}:?}}", name
+    topics_job = COMPOSE["services"]["kafka-topics"]["environment"]
+    assert topics_job["LEDGERLINE_KAFKA_SASL_USERNAME"] == access.ADMIN
+
+
+def test_the_acls_are_the_tables_and_come_before_any_process() -> None:
+    script = ROOT / "infra/kafka/compose-acls.sh"
+    assert script.read_text() == kafka_security.compose_acl_script(), (
+        "infra/kafka/compose-acls.sh is stale: `python -m ledgerline_cli.kafka_security compose-acls`"
+    )
+    granted = set()
+    for line in script.read_text().splitlines():
+        if line.startswith("acl --allow-principal "):
+            words = line.split()
+            principal = words[2].removeprefix("User:")
+            operations = [words[i + 1].upper() for i, w in enumerate(words) if w == "--operation"]
+            resources = [(w[2:].upper(), words[i + 1]) for i, w in enumerate(words) if w in ("--topic", "--group")]
+            granted |= {(principal, kind, name, op) for kind, name in resources for op in operations}
+    expected = {(b.principal, b.resource, b.name.removeprefix(topics.PREFIX), b.operation) for b in access.bindings()}
+    assert granted == expected
+    acls = COMPOSE["services"]["kafka-acls"]
+    assert acls["command"] == ["sh", "/ledgerline/compose-acls.sh"]
+    assert acls["depends_on"] == {"kafka-topics": {"condition": "service_completed_successfully"}}
+    for name in (*Stack.SERVICES, *Stack.simulators()):
+        assert COMPOSE["services"][name]["depends_on"]["kafka-acls"] == {"condition": "service_completed_successfully"}

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledger.service_layer.handlers import HANDLERS, consumers
 from ledger.settings import LedgerSettings
 from ledgerline_cli.stack import Stack, _secrets
+from ledgerline_contracts import auth
 from ledgerline_contracts import ledger as L
 from ledgerline_contracts.messages import Command
 from servicekit.consumer import Delivery
 from servicekit.db import PostgresUnitOfWork, create_engine
 from servicekit.messagebus import Consumer, run_batch
+from servicekit.testing import USERS, VERIFIER
 
 pytestmark = pytest.mark.integration
 
@@ -93,8 +95,11 @@ def a_history(draw: st.DrawFn) -> tuple[str, list[list[Command]]]:
 
 
 def as_deliveries(batch: list[Command]) -> list[Delivery]:
+    """Records as a platform operator with every privilege sends them (who may send what is tested elsewhere)."""
+    headers = {auth.HEADER: f"Bearer {USERS.operator('property-test')}"}
     return [
-        Delivery(c, "ledger.commands.v1", 0, i, c.client_id.encode(), c.to_bytes(), {}) for i, c in enumerate(batch)
+        Delivery(c, "ledger.commands.v1", 0, i, c.client_id.encode(), c.to_bytes(), headers)
+        for i, c in enumerate(batch)
     ]
 
 
@@ -108,7 +113,7 @@ async def test_books_stay_right_under_any_redelivery(
     consumer, engine = handlers
     client, batches = history
     for batch in batches:
-        await run_batch(consumer, HANDLERS, PostgresUnitOfWork(engine), as_deliveries(batch))
+        await run_batch(consumer, HANDLERS, PostgresUnitOfWork(engine), as_deliveries(batch), VERIFIER)
     async with engine.connect() as db:
         unbalanced = (
             await db.execute(

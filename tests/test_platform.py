@@ -17,6 +17,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger.settings import LedgerSettings
+from ledgerline_cli.kafka_security import client_kwargs
 from ledgerline_cli.stack import Stack, _secrets
 from ledgerline_contracts.topics import dead_letters
 from servicekit.migrations import upgrade
@@ -25,15 +26,19 @@ pytestmark = pytest.mark.integration
 
 
 async def test_a_message_goes_through_the_real_broker(infra: Stack) -> None:
-    topic = dead_letters("ledger").name  # a real project topic with one partition
+    topic = dead_letters("ledger").name  # a real project topic with one partition, written by the ledger
     payload = f"platform-check-{uuid.uuid4()}".encode()
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.bootstrap, enable_auto_commit=False, **client_kwargs("operator", infra.state)
+    )
     await consumer.start()
     partition = TopicPartition(topic, 0)
     consumer.assign([partition])
     await consumer.seek_to_end(partition)
     start = await consumer.position(partition)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.bootstrap, enable_idempotence=True, acks="all", **client_kwargs("ledger", infra.state)
+    )
     await producer.start()
     try:
         metadata = await producer.send_and_wait(topic, payload, key=b"platform")
@@ -54,7 +59,7 @@ async def test_topics_exist_with_their_partition_counts(infra: Stack) -> None:
 
     from ledgerline_contracts.topics import all_topics
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap, **client_kwargs("admin", infra.state))
     await admin.start()
     try:
         described = await admin.describe_topics([t.name for t in all_topics()])

@@ -3,8 +3,16 @@
 #   kafka.sh fetch    copy the pinned broker jars into infra/kafka/libs (cached by Maven after the first run)
 #   kafka.sh start    format KRaft storage once, start the broker in the background, wait until it answers
 #   kafka.sh stop     stop it cleanly (SIGTERM, then SIGKILL after a timeout)
-#   kafka.sh status   exit 0 when the broker runs and answers
+#   kafka.sh status   exit 0 when the broker runs and answers (authenticated as the admin)
 # State (data, pid, logs) lives in $LEDGERLINE_STATE_DIR/kafka (default: <repo>/.state/kafka).
+#
+# Security: clients authenticate with SASL/SCRAM-SHA-512 and Kafka's StandardAuthorizer refuses whatever the ACLs
+# do not allow (allow.everyone.if.no.acl.found=false). One password per principal (admin, controller, every
+# service, provider and the operator) is generated once into $LEDGERLINE_STATE_DIR/kafka-credentials.env (mode
+# 0600, git-ignored) by `python -m ledgerline_cli.kafka_security credentials`; the SCRAM users are made at format
+# time (StorageTool --add-scram). The ACLs come later, from ledgerline_contracts.access, once the topics exist
+# (`ledgerline stack up`, `make demo`, the test session, the benchmarks: ledgerline_cli.kafka_security.apply).
+# Storage formatted by an older, unauthenticated set-up is re-formatted on start (local broker data only).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,8 +24,60 @@ port="${KAFKA_PORT:-9092}"
 controller_port="${KAFKA_CONTROLLER_PORT:-9093}"
 heap="${KAFKA_HEAP:-512m}"
 pidfile="$state/kafka.pid"
+credentials="$state_root/kafka-credentials.env"
+mark="$state/security"
+security_version="sasl-scram-sha-512+acls/1"
 
 log() { echo "kafka: $*" >&2; }
+
+credential() { sed -n "s/^$1=//p" "$credentials" 2>/dev/null | head -n 1; }
+
+ensure_credentials() {
+  LEDGERLINE_STATE_DIR="$state_root" "$repo/.venv/bin/python" -m ledgerline_cli.kafka_security credentials
+}
+
+# What the storage was formatted with: the security set-up and (a digest of) the passwords the broker itself uses.
+expected_mark() {
+  printf '%s %s\n' "$security_version" \
+    "$(printf '%s:%s' "$(credential admin)" "$(credential controller)" | sha256sum | cut -c1-16)"
+}
+
+# Storage formatted without authentication (PLAINTEXT, an older set-up) or for other passwords cannot be used:
+# format it again. Only this local broker's data goes (topics, records, consumer offsets); PostgreSQL is untouched.
+migrate() {
+  [ -f "$state/data/meta.properties" ] || return 0
+  [ "$(cat "$mark" 2>/dev/null)" = "$(expected_mark)" ] && return 0
+  local why="it was formatted without authentication (PLAINTEXT, an older set-up)"
+  [ -f "$mark" ] && why="it was formatted for other broker credentials"
+  log "re-formatting the local broker's storage in $state/data: $why; SASL/SCRAM and ACLs are on now."
+  log "local broker data only: its topics, records and consumer offsets are lost; PostgreSQL is untouched."
+  if running; then stop; fi
+  rm -rf "$state/data" "$state/acls-applied" "$mark"
+}
+
+render_properties() {
+  local admin_password controller_password
+  admin_password="$(credential admin)"
+  controller_password="$(credential controller)"
+  [ -n "$admin_password" ] && [ -n "$controller_password" ] || { log "no admin/controller password in $credentials"; return 1; }
+  ( umask 077
+    sed -e "s|@STATE_DIR@|$state|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
+      -e "s|@LISTEN_HOST@|127.0.0.1|g" -e "s|@ADVERTISED_HOST@|127.0.0.1|g" \
+      -e "s|@ADMIN_PASSWORD@|$admin_password|g" -e "s|@CONTROLLER_PASSWORD@|$controller_password|g" \
+      "$here/server.properties.in" > "$state/server.properties" )
+  chmod 600 "$state/server.properties"
+}
+
+format() {
+  [ -f "$state/cluster-id" ] || java "${java_opts[@]}" kafka.tools.StorageTool random-uuid > "$state/cluster-id"
+  log "formatting KRaft storage (cluster id $(cat "$state/cluster-id")) with a SCRAM user per principal"
+  local users=() line
+  while IFS= read -r line; do users+=(--add-scram "$line"); done < <(
+    LEDGERLINE_STATE_DIR="$state_root" "$repo/.venv/bin/python" -m ledgerline_cli.kafka_security scram-args)
+  java "${java_opts[@]}" kafka.tools.StorageTool format -t "$(cat "$state/cluster-id")" -c "$state/server.properties" \
+    -g "${users[@]}" > "$state/logs/format.log" 2>&1 || { log "format failed:"; cat "$state/logs/format.log" >&2; return 1; }
+  expected_mark > "$mark"
+}
 
 fetch() {
   if [ -f "$libs/.complete" ] && [ "$libs/.complete" -nt "$here/pom.xml" ]; then
@@ -38,13 +98,20 @@ running() {
 }
 
 answers() {
-  # A metadata round trip, not just an open port: the broker has finished starting.
-  "$repo/.venv/bin/python" - "$port" <<'PY' 2>/dev/null
-import asyncio, sys
+  # A metadata round trip as the admin, not just an open port: the broker has finished starting and authenticates.
+  KAFKA_ADMIN_PASSWORD="$(credential admin)" "$repo/.venv/bin/python" - "$port" <<'PY' 2>/dev/null
+import asyncio, os, sys
 from aiokafka.admin import AIOKafkaAdminClient
 
 async def main() -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{sys.argv[1]}", request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=f"127.0.0.1:{sys.argv[1]}",
+        request_timeout_ms=3000,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username="admin",
+        sasl_plain_password=os.environ["KAFKA_ADMIN_PASSWORD"],
+    )
     await admin.start()
     try:
         await admin.describe_cluster()
@@ -57,25 +124,25 @@ PY
 
 start() {
   fetch
-  mkdir -p "$state/data" "$state/logs"
+  mkdir -p "$state/logs"
+  # One start at a time per state directory (test sessions and `make up` may start together): a migration or a
+  # first format is never raced by a second start.
+  if command -v flock >/dev/null; then exec 9>"$state/.start.lock"; flock 9; fi
+  ensure_credentials
+  migrate
+  mkdir -p "$state/data"
   if ! running && answers; then
-    log "a broker already answers on 127.0.0.1:$port (not ours); using it"
+    log "a broker already answers on 127.0.0.1:$port (not ours, but it knows our admin); using it"
     return 0
   fi
   if running; then
     log "already running (pid $(cat "$pidfile"))"
   else
-    sed -e "s|@STATE_DIR@|$state|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
-      "$here/server.properties.in" > "$state/server.properties"
-    if [ ! -f "$state/data/meta.properties" ]; then
-      [ -f "$state/cluster-id" ] || java "${java_opts[@]}" kafka.tools.StorageTool random-uuid > "$state/cluster-id"
-      log "formatting KRaft storage (cluster id $(cat "$state/cluster-id"))"
-      java "${java_opts[@]}" kafka.tools.StorageTool format -t "$(cat "$state/cluster-id")" -c "$state/server.properties" -g \
-        > "$state/logs/format.log" 2>&1
-    fi
+    render_properties
+    [ -f "$state/data/meta.properties" ] || format
     # setsid: the broker outlives the shell (and make's process group) that started it.
     setsid nohup java "${java_opts[@]}" kafka.Kafka "$state/server.properties" \
-      > "$state/logs/stdout.log" 2>&1 < /dev/null &
+      > "$state/logs/stdout.log" 2>&1 < /dev/null 9>&- &
     echo $! > "$pidfile"
     log "started pid $(cat "$pidfile"), log $state/logs/server.log"
   fi

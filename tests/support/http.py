@@ -8,10 +8,20 @@ from typing import Any
 
 import httpx
 
+from ledgerline_cli.tokens import local_issuer
+
+
+def user_headers(url: str, user: str = "admin") -> dict[str, str]:
+    """A bearer token of `user` of the client the URL names (`.../clients/<id>/...`), from the local issuer."""
+    if "/clients/" not in url:
+        return {}
+    client_id = url.split("/clients/", 1)[1].split("/", maxsplit=1)[0]
+    return {"authorization": f"Bearer {local_issuer().user(client_id, user)}"}
+
 
 async def get_json(url: str, **params: Any) -> Any:
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(url, params=params)
+        response = await client.get(url, params=params, headers=user_headers(url))
         response.raise_for_status()
         return response.json()
 

@@ -53,7 +53,7 @@ async def story(stack: Stack) -> None:
     wire = factoring_providers()[SLUG].wire_format()
     outbound, inbound = topics.factoring_outbound(SLUG), topics.factoring_inbound(SLUG)
     watched = [(outbound, wire.OUTBOUND), (topics.TOPIC_FACTORING_EVENTS, factoring.FACTORING_EVENTS)]
-    async with Bus(stack.bootstrap, watched) as bus:
+    async with Bus(stack.bootstrap, watched, write_as_owner=True) as bus:  # writes Toy's topic as toy-factoring
         op = Operator(bus, Urls.for_port_base(stack.port_base))
         client = f"toy-{uuid.uuid4().hex[:10]}"
         await op.create_client(client, "Demo AS", "912345678")

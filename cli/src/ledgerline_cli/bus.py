@@ -10,14 +10,18 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ledgerline_contracts import auth
 from ledgerline_contracts import topics as catalogue_topics
 from ledgerline_contracts.messages import Catalogue, CommandResult, Message, UndecodableMessage
 from ledgerline_contracts.topics import Topic
+
+from .kafka_security import OPERATOR, OwnerProducers, client_kwargs
 
 M = TypeVar("M", bound=Message)
 
@@ -28,16 +32,42 @@ class CommandRefused(Exception):
         self.result = result
 
 
+class _Automatic:
+    pass
+
+
+AUTOMATIC = _Automatic()
+"""Sign the command as the local front end would (`auth.front_end_token`)."""
+
+
 class Bus:
-    def __init__(self, bootstrap: str, watch: Iterable[tuple[Topic, Catalogue]] = ()) -> None:
+    issuer: auth.Issuer | None = None
+    """Signs the commands' tokens: the local issuer (`ledgerline_cli.tokens`) unless set."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        watch: Iterable[tuple[Topic, Catalogue]] = (),
+        *,
+        principal: str = OPERATOR,
+        write_as_owner: bool = False,
+        state: Path | None = None,
+    ) -> None:
+        """Connects to Kafka as `principal` (its password from the state directory, or the environment: see
+        `kafka_security`). With `write_as_owner` (tests that play every party) each record is written as a
+        principal allowed to write its topic instead: a test playing ABC Factoring writes ABC's inbound topic as
+        `abc-factoring` (`kafka_security.OwnerProducers`)."""
         self._bootstrap = bootstrap
         self.bootstrap = bootstrap
+        self.principal = principal
+        self._write_as_owner = write_as_owner
+        self._state = state
         self._catalogues: dict[str, Catalogue] = {t.name: c for t, c in watch}
         self._catalogues[catalogue_topics.TOPIC_COMMAND_RESULTS.name] = Catalogue("results", [CommandResult])
         self._seen: dict[str, list[Message]] = defaultdict(list)
         self._results: dict[UUID, CommandResult] = {}
         self._changed = asyncio.Condition()
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: AIOKafkaProducer | OwnerProducers | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -49,9 +79,15 @@ class Bus:
         await self.stop()
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all")
+        security = client_kwargs(self.principal, self._state)
+        if self._write_as_owner:
+            self._producer = OwnerProducers(self._bootstrap, self._state, enable_idempotence=True, acks="all")
+        else:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all", **security
+            )
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, **security)
         await self._consumer.start()
         partitions = [
             TopicPartition(name, p)
@@ -102,17 +138,47 @@ class Bus:
                 self._changed.notify_all()
 
     # --- sending --------------------------------------------------------------------------------------------------
-    async def send(self, topic: Topic | str, message: Message | bytes, key: str | bytes | None) -> None:
+    async def send(
+        self,
+        topic: Topic | str,
+        message: Message | bytes,
+        key: str | bytes | None,
+        token: str | _Automatic | None = AUTOMATIC,
+    ) -> None:
+        """Publishes one record. On a topic marked `authenticated` it carries `token` (by default the one the local
+        front end signs for the message; None: no token at all)."""
         assert self._producer is not None
         name = topic.name if isinstance(topic, Topic) else topic
         value = message if isinstance(message, bytes) else message.to_bytes()
-        await self._producer.send_and_wait(name, value, key=key.encode() if isinstance(key, str) else key)
+        headers = []
+        if isinstance(token, _Automatic):
+            signed = isinstance(topic, Topic) and topic.authenticated and isinstance(message, Message)
+            token = auth.front_end_token(self.signer(), message) if signed else None
+        if token is not None:
+            headers.append(auth.bearer(token))
+        await self._producer.send_and_wait(
+            name, value, key=key.encode() if isinstance(key, str) else key, headers=headers or None
+        )
+
+    def signer(self) -> auth.Issuer:
+        if self.issuer is None:
+            from .tokens import local_issuer
+
+            self.issuer = local_issuer()
+        return self.issuer
 
     async def command(
-        self, topic: Topic, command: Message, *, key: str, timeout: float = 30.0, expect_accepted: bool = True
+        self,
+        topic: Topic,
+        command: Message,
+        *,
+        key: str,
+        timeout: float = 30.0,
+        expect_accepted: bool = True,
+        token: str | _Automatic | None = AUTOMATIC,
     ) -> CommandResult:
         """Publishes a command and waits for the service's CommandResult."""
-        await self.send(topic, command, key)
+        await self.send(topic, command, key, token)
         result = await self.result(command.message_id, timeout)
         if expect_accepted and not result.accepted:
             raise CommandRefused(result)

@@ -1,7 +1,11 @@
 """`ledgerline deadletters`: list what consumers could not handle, and replay it after a fix.
 
 Replaying republishes the original bytes, with the original key, to the original topic. Consumers drop
-messages they already handled, so replaying twice books nothing twice.
+messages they already handled, so replaying twice books nothing twice. Dead letters are read as the operator;
+each replayed record is written as a principal the ACLs let write its topic (`kafka_security.OwnerProducers`:
+the operator for command topics; a provider's or a service's topic needs that principal's password, which the
+local state directory holds and an operator of a real cluster does not, so such records are for their owner to
+send again).
 """
 
 from __future__ import annotations
@@ -12,19 +16,25 @@ import json
 import os
 import sys
 
+import orjson
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from ledgerline_contracts import auth
+from ledgerline_contracts.access import OPERATOR
 from ledgerline_contracts.operations import DEAD_LETTERS, DeadLetter
-from ledgerline_contracts.topics import consumer_groups, dead_letters
+from ledgerline_contracts.topics import all_topics, consumer_groups, dead_letters
+
+from .kafka_security import OwnerProducers, client_kwargs
+from .tokens import local_issuer
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 async def read_all(bootstrap: str, groups: list[str]) -> list[DeadLetter]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_kwargs(OPERATOR))
     await consumer.start()
     try:
         partitions = [TopicPartition(dead_letters(g).name, 0) for g in groups]
@@ -44,22 +54,34 @@ async def read_all(bootstrap: str, groups: list[str]) -> list[DeadLetter]:
 
 
 async def replay(bootstrap: str, letters: list[DeadLetter]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = OwnerProducers(bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
         letters = [m for m in letters if not m.value_truncated]  # cut short: the original cannot be replayed
+        signed = {t.name for t in all_topics() if t.authenticated}
         for letter in letters:
+            value = base64.b64decode(letter.value_b64) if letter.value_b64 else None
+            headers = [("ledgerline-replay-of", f"{letter.consumer_group}/{letter.partition}/{letter.offset}".encode())]
+            if letter.topic in signed and value is not None:
+                # A dead letter keeps no token: the replay is signed anew, as the front end signs the command.
+                headers.append(auth.bearer(auth.front_end_token(local_issuer(), _json(value), operator="replay")))
             await producer.send_and_wait(
                 letter.topic,
-                base64.b64decode(letter.value_b64) if letter.value_b64 else None,
+                value,
                 key=base64.b64decode(letter.key_b64) if letter.key_b64 else None,
-                headers=[
-                    ("ledgerline-replay-of", f"{letter.consumer_group}/{letter.partition}/{letter.offset}".encode())
-                ],
+                headers=headers,
             )
         return len(letters)
     finally:
         await producer.stop()
+
+
+def _json(value: bytes) -> dict[str, object]:
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Creates the project's topics explicitly (the local broker runs without auto-creation)."""
+"""Creates the project's topics explicitly (the local broker runs without auto-creation), as the admin."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from ledgerline_contracts.access import ADMIN
 from ledgerline_contracts.topics import Topic, all_topics
+
+from .kafka_security import client_kwargs
 
 
 async def ensure_topics(
@@ -16,7 +20,9 @@ async def ensure_topics(
 ) -> list[str]:
     """Creates missing topics; returns the names it created."""
     wanted = {t.name: t for t in (topics or all_topics())}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **client_kwargs(ADMIN)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -24,13 +30,24 @@ async def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them in between
                 await admin.create_topics(
-                    [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication) for t in missing]
+                    [
+                        NewTopic(
+                            t.name, num_partitions=t.partitions, replication_factor=replication, topic_configs=t.configs
+                        )
+                        for t in missing
+                    ]
                 )
         deadline = asyncio.get_running_loop().time() + timeout
         while set(wanted) - set(await admin.list_topics()):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"topics not created: {sorted(set(wanted) - set(await admin.list_topics()))}")
             await asyncio.sleep(0.2)
+        # Topics made before a config was introduced get it now (e.g. LogAppendTime on the command topics).
+        configured = [t for t in wanted.values() if t.configs and t not in missing]
+        if configured:
+            await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.configs) for t in configured]
+            )
         return [t.name for t in missing]
     finally:
         await admin.close()

@@ -17,13 +17,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledgerline_contracts import financing
+from ledgerline_contracts import auth, financing
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import Address, CustomerData, CustomerKind, InvoiceLine, VatCode
 from ledgerline_contracts.messages import CommandResult
 from ledgerline_contracts.money import ore_from_decimal
 
-from . import reports
+from . import reports, tokens
 from .bus import Bus, CommandRefused
 from .kafka_admin import ensure_topics
 from .operator import Operator, QueryFailed, Urls
@@ -133,6 +133,30 @@ def topics(
     """Create every topic of the system that does not exist yet."""
     created = asyncio.run(ensure_topics(bootstrap, replication=replication))
     console.print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+
+
+@app.command("login")
+def login(
+    client: str = typer.Argument(None, help="The client (tenant) the user belongs to."),
+    user: str = typer.Argument(None, help="The user's id."),
+    operator: str = typer.Option(None, help="A platform operator's name instead of a client's user."),
+    privilege: list[str] = typer.Option(
+        list(auth.OPERATOR_PRIVILEGES), help="An operator's privileges (repeat the option)."
+    ),
+    minutes: int = typer.Option(15, help="How long the token is valid."),
+) -> None:
+    """Sign a token with the local issuer (the stand-in for the accounting system's identity provider), print it
+    and save it in the state folder (mode 0600)."""
+    issuer = tokens.local_issuer()
+    if operator:
+        token = issuer.operator(operator, privilege, seconds=minutes * 60)
+    elif client and user:
+        token = issuer.user(client, user, seconds=minutes * 60)
+    else:
+        raise typer.BadParameter("name a client and a user, or --operator NAME")
+    path = tokens.save_token(token)
+    console.print(token, soft_wrap=True)
+    console.print(f"saved to {path}; valid for {minutes} minutes", style="dim")
 
 
 # --- clients --------------------------------------------------------------------------------------------------------

@@ -49,12 +49,23 @@ class Operator:
 
     # --- plumbing -------------------------------------------------------------------------------------------------
     async def _command(self, topic: topics.Topic, command: Command, *, expect_accepted: bool = True) -> CommandResult:
+        """Sent as the command's acting user (else the operator's own user) of its client; the ledger's chart and
+        periods, and new clients, as a platform operator."""
+        as_platform = topic == topics.TOPIC_LEDGER_COMMANDS or isinstance(command, invoicing.CreateClient)
+        user = getattr(command, "acting_user", None) or self.user
+        token = self.bus.signer().operator(self.user) if as_platform else self.token(command.client_id, user)
         return await self.bus.command(
-            topic, command, key=command.client_id, timeout=self.timeout, expect_accepted=expect_accepted
+            topic, command, key=command.client_id, timeout=self.timeout, expect_accepted=expect_accepted, token=token
         )
 
+    def token(self, client_id: str, user: str | None = None) -> str:
+        """A token of `user` (default: the operator's own user) of one client, from the local issuer."""
+        return self.bus.signer().user(client_id, user or self.user)
+
     async def get(self, url: str, path: str, user: str | None = None, **params: Any) -> Any:
-        headers = {"X-User-Id": user} if user else {}
+        """A query about the client the path names, with a token of `user` (default: the operator's user)."""
+        client_id = path.removeprefix("/clients/").split("/")[0]
+        headers = {"authorization": f"Bearer {self.token(client_id, user)}"}
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             response = await http.get(path, params={k: v for k, v in params.items() if v is not None}, headers=headers)
         if response.status_code >= 400:

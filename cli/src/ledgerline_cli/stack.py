@@ -23,7 +23,9 @@ import httpx
 
 from ledgerline_simulators.main import simulators
 
+from . import kafka_security
 from .kafka_admin import ensure_topics
+from .tokens import keys_dir
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -91,6 +93,7 @@ class Stack:
     # --- what runs ------------------------------------------------------------------------------------------------
     def specs(self) -> dict[str, ProcessSpec]:
         secrets = _secrets(self.state)
+        keys = keys_dir(self.state)
         common = {
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
@@ -105,6 +108,9 @@ class Stack:
                 f"{prefix}_DB_PASSWORD": secrets.get(db_secret, ""),
                 f"{prefix}_DB_NAME": self.db_name(name),
                 f"{prefix}_DB_SSL": "disable",  # loopback: TLS would only cost CPU
+                **kafka_security.service_env(prefix, name, self.state),  # its own Kafka principal
+                f"{prefix}_AUTH_PUBLIC_KEYS_DIR": str(keys / "public"),
+                f"{prefix}_AUTH_SIGNING_KEY": str(keys / "private" / f"{name}.key"),
             }
             exe = str(self.bin / f"ledgerline-{name}")
             return ProcessSpec(name, [exe, "serve"], self.port_base + offset, env, [exe, "migrate"])
@@ -114,6 +120,8 @@ class Stack:
                 **common,
                 "SIMULATOR_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "SIMULATOR_HTTP_PORT": str(self.port_base + offset),
+                # The provider's principal: it reads only its outbound topic and writes only its inbound topic.
+                **kafka_security.service_env("SIMULATOR", name.removesuffix("-simulator"), self.state),
             }
             return ProcessSpec(
                 name,
@@ -125,6 +133,7 @@ class Stack:
         factoring = [name for name in self.simulators() if name != "buffer-simulator"]
         gateway = service("factoring-gateway", "FACTORING", 3, "LEDGERLINE_PG_FACTORING_GATEWAY_PASSWORD")
         gateway.env["FACTORING_LEDGER_URL"] = f"http://127.0.0.1:{self.port_base + 1}"
+        gateway.env["FACTORING_INVOICING_URL"] = f"http://127.0.0.1:{self.port_base + 2}"
         specs = [
             service("ledger", "LEDGER", 1, "LEDGERLINE_PG_LEDGER_PASSWORD"),
             service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD"),
@@ -146,6 +155,8 @@ class Stack:
         subprocess.run(["bash", str(REPO / "infra/kafka/kafka.sh"), "start"], check=True, env=env)
         replication = int(os.environ.get("LEDGERLINE_TOPIC_REPLICATION", "1"))
         asyncio.run(ensure_topics(self.bootstrap, replication=replication))
+        # Users and ACLs for this topic prefix, from ledgerline_contracts.access (skipped when unchanged).
+        print(kafka_security.apply(self.bootstrap, self.state), file=sys.stderr)
         if self.db_suffix:
             asyncio.run(self._create_databases())
 

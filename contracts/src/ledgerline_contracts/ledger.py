@@ -135,6 +135,17 @@ class ClosePeriod(Command):
     through: date
 
 
+class ReopenPeriod(Command):
+    """Re-opens the closed period from `reopen_from` on (a correction after closing): vouchers dated from that day
+    are accepted again. Only a platform operator with the `ledger.periods` privilege; the reason is kept with who
+    did it in the ledger's record of operator actions."""
+
+    type: Literal["ledger.ReopenPeriod"] = "ledger.ReopenPeriod"
+    version: Literal[1] = 1
+    reopen_from: date
+    reason: str = Field(min_length=1, max_length=500)
+
+
 MAX_VOUCHER_LINES = 500
 """The most lines one voucher may have; a producer with more splits them over several balanced vouchers."""
 
@@ -179,6 +190,17 @@ class PeriodClosed(ClientMessage):
     type: Literal["ledger.PeriodClosed"] = "ledger.PeriodClosed"
     version: Literal[1] = 1
     closed_through: date
+
+
+class PeriodReopened(ClientMessage):
+    """A closed period was re-opened: vouchers dated after `closed_through` (none: every date) are accepted again."""
+
+    type: Literal["ledger.PeriodReopened"] = "ledger.PeriodReopened"
+    version: Literal[1] = 1
+    closed_through: date | None
+    reopened_from: date
+    reason: str
+    operator: str = Field(description="The platform operator who re-opened it.")
 
 
 class AccountUpserted(ClientMessage):
@@ -261,7 +283,16 @@ class BookingRejected(ClientMessage):
 
 LEDGER_COMMANDS = Catalogue(
     "ledger.commands",
-    [OpenBooks, UpsertAccount, CreateSubledgerSeries, UpsertParty, ClosePeriod, PostVoucher, ReverseVoucher],
+    [
+        OpenBooks,
+        UpsertAccount,
+        CreateSubledgerSeries,
+        UpsertParty,
+        ClosePeriod,
+        ReopenPeriod,
+        PostVoucher,
+        ReverseVoucher,
+    ],
 )
 LEDGER_EVENTS = Catalogue(
     "ledger.events",
@@ -273,6 +304,7 @@ LEDGER_EVENTS = Catalogue(
         VoucherPosted,
         OpenItemChanged,
         PeriodClosed,
+        PeriodReopened,
     ],
 )
 LEDGER_REJECTIONS = Catalogue("ledger.booking-rejections", [BookingRejected])

@@ -26,10 +26,19 @@ class Topic:
     envelopes: bool = False
     """Our services publish a unit of work's messages for one key as one record (`messages.envelope`); every
     consumer of the topic reads both envelopes and single messages."""
+    authenticated: bool = False
+    """Every record carries a signed token (`ledgerline_contracts.auth`) naming who sends it, which the consumer
+    checks before acting. The broker stamps the append time on these topics, and a token's expiry is judged
+    against it: a command that waited in Kafka is judged by when it was sent."""
 
     def __post_init__(self) -> None:
         if PREFIX and not self.name.startswith(PREFIX):
             object.__setattr__(self, "name", PREFIX + self.name)
+
+    @property
+    def configs(self) -> dict[str, str]:
+        """Topic configuration the topic is created (and kept) with."""
+        return {"message.timestamp.type": "LogAppendTime"} if self.authenticated else {}
 
 
 def group(name: str) -> str:
@@ -42,8 +51,10 @@ TOPIC_LEDGER_COMMANDS = Topic(
     "ledger.commands.v1",
     8,
     "client_id",
-    "Chart of accounts, sub-ledgers, periods and booking commands (PostVoucher, ReverseVoucher) for the ledger.",
+    "Chart of accounts, sub-ledgers, periods and booking commands (PostVoucher, ReverseVoucher) for the ledger. "
+    "Written by invoicing, the factoring and financing gateways (each signs its records) and platform operators.",
     envelopes=True,
+    authenticated=True,
 )
 TOPIC_LEDGER_EVENTS = Topic(
     "ledger.events.v1",
@@ -64,6 +75,7 @@ TOPIC_INVOICING_COMMANDS = Topic(
     8,
     "client_id",
     "Clients, users and roles, customer cards, invoices, legacy factoring and integration activation.",
+    authenticated=True,
 )
 TOPIC_INVOICING_EVENTS = Topic(
     "invoicing.events.v1",
@@ -77,6 +89,7 @@ TOPIC_FACTORING_COMMANDS = Topic(
     4,
     "client_id",
     "Account mappings for factoring integrations.",
+    authenticated=True,
 )
 TOPIC_FACTORING_EVENTS = Topic(
     "factoring.events.v1",
@@ -90,6 +103,7 @@ TOPIC_FINANCING_COMMANDS = Topic(
     4,
     "client_id",
     "Invoice-financing onboarding: consent, withdrawal, automatic-posting option.",
+    authenticated=True,
 )
 TOPIC_FINANCING_EVENTS = Topic(
     "financing.events.v1",

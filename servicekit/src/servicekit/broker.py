@@ -16,6 +16,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
+from ledgerline_contracts import auth, topics
+
 from . import metrics
 from .settings import ServiceSettings
 
@@ -77,9 +79,11 @@ class Publisher:
     not acknowledged is sent again by its owner (the outbox keeps its rows until they are acknowledged).
     """
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, token: auth.ServiceToken | None = None) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._token = token
+        self._signed = frozenset(t.name for t in topics.all_topics() if t.authenticated)
 
     async def start(self) -> None:
         self._producer = make_producer(self._settings)
@@ -87,7 +91,10 @@ class Publisher:
 
     async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
         assert self._producer is not None, "start() the publisher first"
-        future: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=JSON_HEADERS)
+        headers = JSON_HEADERS
+        if self._token is not None and topic in self._signed:
+            headers = [*JSON_HEADERS, self._token.header()]  # who sends it, for a topic several services write
+        future: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=headers)
         return future
 
     async def renew(self) -> None:

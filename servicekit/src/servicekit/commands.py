@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from ledgerline_contracts import topics
+from ledgerline_contracts.auth import NotAuthenticated, NotAuthorised
 from ledgerline_contracts.messages import Command, CommandResult
 
 from . import metrics
@@ -65,3 +66,10 @@ def answer_later(
     )
     outcome = metrics.command_results.labels(service, command_type, "accepted" if accepted else "refused")
     uow.after_commit(outcome.inc)
+
+
+def refuse_caller(uow: UnitOfWork, service: str, command: Command, refusal: NotAuthenticated) -> None:
+    """A command whose sender has no valid token, or may not do this: refused with the reason, nothing changed."""
+    kind = "unauthorised" if isinstance(refusal, NotAuthorised) else "unauthenticated"
+    uow.after_commit(metrics.auth_refusals.labels(service, command.type, kind).inc)
+    answer(uow, service, command, accepted=False, reason=f"{kind}: {refusal.reason}", details={"refused": kind})

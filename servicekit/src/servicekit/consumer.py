@@ -35,7 +35,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
-from ledgerline_contracts import topics
+from ledgerline_contracts import auth, topics
 from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
 from ledgerline_contracts.operations import KEEP_VALUE_BYTES, DeadLetter
 from ledgerline_contracts.topics import Topic, dead_letters
@@ -61,6 +61,8 @@ class Delivery:
     headers: dict[str, str]
     item: Any = None
     """An envelope item as parsed (then `raw` is None)."""
+    appended_at: float | None = None
+    """When the broker appended the record (seconds since the epoch), on topics with LogAppendTime; else None."""
 
     @property
     def value(self) -> bytes:
@@ -102,6 +104,10 @@ class _Record:
     key: bytes | None
     value: bytes | None
     headers: dict[str, str]
+    appended_at: float | None = None
+
+
+_LOG_APPEND_TIME = 1
 
 
 def _records(message: KafkaMessage) -> list[_Record]:
@@ -115,6 +121,7 @@ def _records(message: KafkaMessage) -> list[_Record]:
             r.key,
             r.value,
             {k: v.decode(errors="replace") for k, v in (r.headers or ())},
+            r.timestamp / 1000 if r.timestamp_type == _LOG_APPEND_TIME else None,
         )
         for r in records
     ]
@@ -179,7 +186,7 @@ def dead_letter(
         offset=offset,
         key_b64=base64.b64encode(key).decode() if key is not None else None,
         **kept_value(value),
-        headers=headers or {},
+        headers={k: v for k, v in (headers or {}).items() if k != auth.HEADER},  # a token is no one else's to keep
         error_kind=kind,  # type: ignore[arg-type]
         error=error[:4000],
         attempts=attempts,
@@ -266,6 +273,7 @@ class BatchProcessor:
                             item.raw,
                             record.headers,
                             item.item,
+                            record.appended_at,
                         )
                     )
         metrics.messages_consumed.labels(self._service, group, self.subscription.topic.name).inc(messages)

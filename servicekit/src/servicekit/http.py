@@ -8,9 +8,12 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
+from ledgerline_contracts import auth
 
 
 class JSONResponse(Response):
@@ -37,8 +40,8 @@ class BadRequest(Exception):
         self.status = status
 
 
-def error_response(reason: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
+def error_response(reason: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
 
 BUSINESS_TIME_ZONE = ZoneInfo("Europe/Oslo")
@@ -65,3 +68,32 @@ def required(request: Request, name: str) -> str:
     if not value:
         raise BadRequest(f"missing parameter {name}")
     return str(value)
+
+
+class Unavailable(ConnectionError):
+    """Another service's query did not answer: a transient failure, so the message is retried, not refused."""
+
+
+class ServiceQueries:
+    """Another service's read-only HTTP queries, asked with this service's own token (never its tables)."""
+
+    def __init__(self, name: str, base_url: str, token: auth.ServiceToken | None = None) -> None:
+        self._name = name
+        self._base_url = base_url
+        self._token = token
+
+    async def get(self, path: str, params: dict[str, str] | None = None, *, none_if_missing: bool = False) -> Any:
+        """The answer (with `none_if_missing`, None for a 404); raises Unavailable for anything else."""
+        headers = {}
+        if self._token is not None:
+            header, value = self._token.header()
+            headers[header] = value.decode()
+        try:
+            async with httpx.AsyncClient(base_url=self._base_url, timeout=10) as http:
+                response = await http.get(path, params=params, headers=headers)
+                if none_if_missing and response.status_code == 404:
+                    return None
+                response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise Unavailable(f"the {self._name}'s query {path} failed: {error!r}") from error
+        return response.json()

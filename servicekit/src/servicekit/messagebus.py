@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledgerline_contracts import catalogues
+from ledgerline_contracts.auth import Principal, Verifier
 from ledgerline_contracts.messages import Catalogue, Message
 from ledgerline_contracts.topics import Topic
 
+from .auth import Caller, caller_of, callers
 from .consumer import BatchHandler, Delivery, Subscription
 from .unit_of_work import UnitOfWork
 
@@ -41,6 +43,11 @@ class Batch:
     def __init__(self, uow: UnitOfWork, group: str) -> None:
         self.uow = uow
         self.group = group
+        self.callers: dict[Any, Caller] = {}
+
+    def caller(self, message: Message) -> Principal:
+        """Who sent the message, by its token (topics marked `authenticated`); raises NotAuthenticated."""
+        return caller_of(self.callers, message)
 
     async def claim(self, deliveries: Sequence[Delivery]) -> list[Message]:
         """The messages not handled before, claimed in this unit of work (deduplicated on the message id)."""
@@ -84,8 +91,14 @@ class RoutingError(RuntimeError):
     """The routing table and the consumers disagree: the service must not start."""
 
 
-def routes(consumers: Iterable[Consumer], handlers: Handlers, uow: Callable[[], UnitOfWork]) -> list[Subscription]:
-    """The subscriptions that run `handlers`, one per consumer, checked against each other."""
+def routes(
+    consumers: Iterable[Consumer],
+    handlers: Handlers,
+    uow: Callable[[], UnitOfWork],
+    verifier: Verifier | None = None,
+) -> list[Subscription]:
+    """The subscriptions that run `handlers`, one per consumer, checked against each other. `verifier` checks the
+    tokens on topics marked `authenticated` (a service refuses to start without one)."""
     consumers = list(consumers)
     problems: list[str] = []
     unread = set(handlers)
@@ -103,7 +116,7 @@ def routes(consumers: Iterable[Consumer], handlers: Handlers, uow: Callable[[], 
                 consumer.topic,
                 consumer.group,
                 consumer.types(),
-                _batch_handler(consumer, {m: handlers[m] for m in routed}, uow),
+                _batch_handler(consumer, {m: handlers[m] for m in routed}, uow, verifier),
                 consumer.description,
                 wants=frozenset(m.type_name() for m in routed),
             )
@@ -117,20 +130,29 @@ def routes(consumers: Iterable[Consumer], handlers: Handlers, uow: Callable[[], 
 
 
 def _batch_handler(
-    consumer: Consumer, handlers: Mapping[type[Message], Handler], uow: Callable[[], UnitOfWork]
+    consumer: Consumer,
+    handlers: Mapping[type[Message], Handler],
+    uow: Callable[[], UnitOfWork],
+    verifier: Verifier | None,
 ) -> BatchHandler:
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        await run_batch(consumer, handlers, uow(), deliveries)
+        await run_batch(consumer, handlers, uow(), deliveries, verifier)
 
     return handle
 
 
 async def run_batch(
-    consumer: Consumer, handlers: Mapping[type[Message], Handler], uow: UnitOfWork, deliveries: Sequence[Delivery]
+    consumer: Consumer,
+    handlers: Mapping[type[Message], Handler],
+    uow: UnitOfWork,
+    deliveries: Sequence[Delivery],
+    verifier: Verifier | None = None,
 ) -> None:
     """One batch, one unit of work: claim, prepare, a handler per message in order, finish, commit."""
     async with uow:
         batch = consumer.batch(uow, consumer.group)
+        if consumer.topic.authenticated:
+            batch.callers = callers(verifier, deliveries)
         try:
             messages = await batch.claim(deliveries)
             await batch.prepare(messages)

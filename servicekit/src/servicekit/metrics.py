@@ -82,3 +82,13 @@ command_results = Counter(
     "Commands answered, accepted or refused.",
     ["service", "command", "outcome"],
 )
+auth_refusals = Counter(
+    "ledgerline_auth_refusals_total",
+    "Commands refused for their sender: no valid token (unauthenticated) or not allowed to (unauthorised).",
+    ["service", "command", "kind"],
+)
+auth_seconds = Gauge(
+    "ledgerline_auth_seconds",
+    "Seconds spent checking tokens (commands and HTTP queries) since the process started.",
+    ["service"],
+)

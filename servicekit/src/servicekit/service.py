@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ledgerline_contracts import topics
+from ledgerline_contracts import auth, topics
 from ledgerline_contracts.topics import Topic
 
 from . import metrics
@@ -47,7 +47,19 @@ class Service:
         self.engine = create_engine(settings)
         self.signal = OutboxSignal()
         self.broker = make_broker(settings)
-        self.publisher = Publisher(settings)  # outbox rows and dead letters: no per-message middleware on the hot path
+        keys = settings.auth_public_keys_dir
+        self.verifier = auth.Verifier.from_directory(keys) if keys else None
+        if self.verifier is not None:
+            verifier = self.verifier
+            metrics.auth_seconds.labels(settings.service_name).set_function(lambda: verifier.seconds)
+        self.token = (
+            auth.ServiceToken(auth.Issuer.from_file(settings.service_name, settings.auth_signing_key))
+            if settings.auth_signing_key
+            else None
+        )
+        # Outbox rows and dead letters: no per-message middleware on the hot path; records to topics marked
+        # `authenticated` carry this service's token.
+        self.publisher = Publisher(settings, self.token)
         self.dead_letter = DeadLetterPublisher(self.publisher, settings.service_name)
         self.relay = OutboxRelay(
             self.engine,
@@ -73,7 +85,7 @@ class Service:
 
     def consume(self, consumers: Iterable[Consumer], handlers: Handlers) -> None:
         """Subscribes every consumer to the types the routing table sends it (see `servicekit.messagebus`)."""
-        for subscription in routes(consumers, handlers, self.uow):
+        for subscription in routes(consumers, handlers, self.uow, self.verifier):
             self.subscribe(subscription)
 
     def subscribe(self, subscription: Subscription) -> None:
@@ -96,9 +108,19 @@ class Service:
         self.publications.append(Publication(topic, list(models), description))
 
     def get(self, path: str, endpoint: Callable[[Request], Awaitable[Any]]) -> None:
-        """A read-only JSON query; a BadRequest raised inside becomes a 4xx with its reason."""
+        """A read-only JSON query about one client (`/clients/{client_id}/...`), for a bearer token of that client's
+        user or of one of our services (401 without a valid token, 403 for another client's); a BadRequest raised
+        inside becomes a 4xx with its reason. The endpoint finds the caller in `request.state.principal`."""
+        if "{client_id}" not in path:
+            raise ValueError(f"{path}: every query is about one client and names it in the path")
 
         async def handle(request: Request) -> Response:
+            try:
+                request.state.principal = self._http_caller(request)
+            except auth.NotAuthorised as refusal:
+                return error_response(refusal.reason, 403)
+            except auth.NotAuthenticated as refusal:
+                return error_response(refusal.reason, 401, {"WWW-Authenticate": "Bearer"})
             try:
                 result = await endpoint(request)
             except BadRequest as error:
@@ -106,6 +128,14 @@ class Service:
             return result if isinstance(result, Response) else JSONResponse(result)
 
         self.routes.append(Route(path, handle, methods=["GET"]))
+
+    def _http_caller(self, request: Request) -> auth.Principal:
+        if self.verifier is None:
+            raise auth.NotAuthenticated("this service has no keys to check tokens with")
+        principal = self.verifier.verify(request.headers.get(auth.HEADER))
+        if principal.kind != "service":  # our own services query on a client's behalf
+            principal.require_tenant(request.path_params["client_id"])
+        return principal
 
     def run_in_background(self, task: BackgroundTask) -> None:
         self.background.append(task)
@@ -122,6 +152,11 @@ class Service:
 
     # --- running --------------------------------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.verifier is None:
+            raise RuntimeError(
+                f"{self.settings.service_name}: no token issuers' public keys (set *_AUTH_PUBLIC_KEYS_DIR): "
+                "nothing this service is asked could be authenticated, so it does not start"
+            )
         await self.publisher.start()
         await self.broker.start()
         self._tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]

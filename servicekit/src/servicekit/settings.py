@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
@@ -28,6 +30,16 @@ class ServiceSettings(BaseSettings):
     db_password: SecretStr | None = None
     db_pool_size: int = 10
     db_ssl: str = Field(default="prefer", description="asyncpg's ssl mode: disable, prefer, require, verify-full.")
+
+    auth_public_keys_dir: Path | None = Field(
+        default=None,
+        description="Public keys of the token issuers (`<issuer>.pub`): the users' issuer and the services. Required "
+        "by a service: without it, nothing it is asked could be authenticated.",
+    )
+    auth_signing_key: Path | None = Field(
+        default=None,
+        description="This service's own private key: it signs the token on what it sends to other services.",
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
-from ledgerline_contracts import catalogues
+from ledgerline_contracts import auth, catalogues
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.topics import Topic
 
@@ -114,16 +114,53 @@ class FakeUnitOfWork:
         return result
 
 
+# --- tokens: keys made per test run, so handler tests sign and check tokens as the services do -------------------
+_KEYS = {name: auth.new_key() for name in (auth.USERS_ISSUER, "invoicing", "factoring-gateway", "financing-gateway")}
+USERS = auth.Issuer(auth.USERS_ISSUER, _KEYS[auth.USERS_ISSUER])
+"""Signs user and platform-operator tokens in tests."""
+VERIFIER = auth.Verifier({name: key.public_key() for name, key in _KEYS.items()})
+
+
+def service_issuer(name: str) -> auth.Issuer:
+    """Signs one of our services' own tokens in tests."""
+    return auth.Issuer(name, _KEYS[name])
+
+
+def token_for(message: Message) -> str:
+    """The token a front end would attach: its user's for a command that names an acting user, else a platform
+    operator's with every privilege."""
+    return auth.front_end_token(USERS, message, operator="test-operator")
+
+
+class _Automatic:
+    pass
+
+
+AUTOMATIC = _Automatic()
+
+
 async def deliver(
-    consumer: Consumer, handlers: Handlers, uow: FakeUnitOfWork, *messages: Message, partition: int = 0
+    consumer: Consumer,
+    handlers: Handlers,
+    uow: FakeUnitOfWork,
+    *messages: Message,
+    partition: int = 0,
+    token: str | _Automatic | None = AUTOMATIC,
 ) -> None:
     """Runs messages through a consumer as one batch, as the real consumer does after decoding them: only the
-    types the routing table sends this consumer, one unit of work, the same claims, handlers and writes."""
+    types the routing table sends this consumer, one unit of work, the same claims, handlers and writes. On
+    topics marked `authenticated` each record carries `token` (by default `token_for(message)`; None: none)."""
     wanted = [m for m in messages if type(m) in handlers and type(m) in consumer.types().models]
+
+    def headers(message: Message) -> dict[str, str]:
+        chosen = token_for(message) if isinstance(token, _Automatic) else token
+        return {auth.HEADER: f"Bearer {chosen}"} if consumer.topic.authenticated and chosen else {}
+
     deliveries = [
-        Delivery(m, consumer.topic.name, partition, offset, None, m.to_bytes(), {}) for offset, m in enumerate(wanted)
+        Delivery(m, consumer.topic.name, partition, offset, None, m.to_bytes(), headers(m))
+        for offset, m in enumerate(wanted)
     ]
-    await run_batch(consumer, handlers, uow, deliveries)
+    await run_batch(consumer, handlers, uow, deliveries, VERIFIER)
 
 
 def consumer_for(consumers: Iterable[Consumer], topic: Topic) -> Consumer:

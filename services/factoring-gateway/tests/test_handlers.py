@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from factoring_gateway.adapters.memory import FakeLedger, GatewayStore
+from factoring_gateway.adapters.memory import FakeDirectory, FakeLedger, GatewayStore
 from factoring_gateway.domain.lifecycle import Impossible
 from factoring_gateway.domain.providers import installed_adapters
 from factoring_gateway.service_layer.handlers import CORE_HANDLERS, consumers, handlers
@@ -44,11 +44,12 @@ from ledgerline_contracts.samples import COMPANY
 from ledgerline_contracts.topics import Topic
 from ledgerline_fjord_invoice_sale import contract as fjord
 from servicekit.messagebus import RoutingError, routes
-from servicekit.testing import Coverage, FakeInbox, FakeUnitOfWork, consumer_for, deliver
+from servicekit.testing import AUTOMATIC, USERS, Coverage, FakeInbox, FakeUnitOfWork, consumer_for, deliver
 
 ADAPTERS = installed_adapters()
 
 CLIENT = "c1"
+ADMIN = "admin"
 ABC, FJORD = "abc-factoring", "fjord-invoice-sale"
 DAY = date(2026, 11, 23)
 E = abc.AbcEventType
@@ -81,17 +82,25 @@ class Gateway:
         self.ledger = FakeLedger()
         self.ledger.add(CLIENT, "2400", "2410", "7770", "8050", "1920", "1500", "2900", "1590", parties={20001: "2400"})
         served = [ADAPTERS[slug] for slug in providers or ADAPTERS]
-        self.consumers = consumers(self.ledger, providers=served, core=core, repository=self.store.repository)
+        self.directory = FakeDirectory()
+        self.consumers = consumers(
+            self.ledger, providers=served, core=core, repository=self.store.repository, directory=self.directory
+        )
         self.handlers = handlers(served, core=core)
 
-    async def send(self, topic: Topic, *messages: Message) -> FakeInbox:
+    async def send(self, topic: Topic, *messages: Message, token: Any = AUTOMATIC) -> FakeInbox:
         """One batch on one topic; returns what it published."""
         before = len(self.uow.inbox.published)
-        await deliver(consumer_for(self.consumers, topic), self.handlers, self.uow, *messages)
+        await deliver(consumer_for(self.consumers, topic), self.handlers, self.uow, *messages, token=token)
         return FakeInbox(published=self.uow.inbox.published[before:])
 
-    async def command(self, command: SetAccountMapping) -> CommandResult:
-        (result,) = (await self.send(topics.TOPIC_FACTORING_COMMANDS, command)).messages(kind=CommandResult)
+    async def command(self, command: SetAccountMapping, token: Any = None) -> CommandResult:
+        """A mapping command, by default from the client's administrator."""
+        if token is None:
+            self.directory.add(command.client_id, ADMIN, "administrator")
+            token = USERS.user(command.client_id, ADMIN)
+        sent = await self.send(topics.TOPIC_FACTORING_COMMANDS, command, token=token)
+        (result,) = sent.messages(kind=CommandResult)
         assert isinstance(result, CommandResult)
         return result
 
@@ -304,6 +313,40 @@ async def test_a_repeated_command_is_answered_once() -> None:
     await gw.command(command)
     again = await gw.send(topics.TOPIC_FACTORING_COMMANDS, command)
     assert again.published == []
+
+
+@covers(SetAccountMapping)
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "unauthenticated: no token"),
+        (USERS.user(CLIENT, "accountant"), "unauthorised: user accountant is not an administrator of c1"),
+        (USERS.user("c2", ADMIN), "unauthorised: the token is for client c2, not c1"),
+        (USERS.operator("ops"), "unauthorised: this needs a user of client c1"),
+    ],
+)
+async def test_only_the_clients_administrator_changes_a_mapping(token: str | None, reason: str) -> None:
+    gw = Gateway()
+    gw.directory.add(CLIENT, ADMIN, "administrator")
+    gw.directory.add(CLIENT, "accountant", "accountant")
+    sent = await gw.send(topics.TOPIC_FACTORING_COMMANDS, mapping(ABC, ABC_ACCOUNTS), token=token)
+    (result,) = sent.messages(kind=CommandResult)
+    assert not result.accepted and (result.reason or "").startswith(reason), result.reason
+    assert gw.store.tables.mappings == {} and gw.ledger.asked == []
+
+
+@covers(SetAccountMapping)
+async def test_on_a_live_integration_a_mapping_is_checked_as_activation_checks_it() -> None:
+    gw = Gateway()
+    await gw.activate()
+    broken = {**ABC_ACCOUNTS, "fees": AccountRef(account="7999")}  # not in the ledger's chart
+    result = await gw.command(mapping(ABC, broken))
+    assert not result.accepted
+    assert result.reason == (
+        "ABC Factoring is live for this client, so every account must be right: "
+        "fees: account 7999 does not exist in the ledger"
+    )
+    assert gw.store.tables.mappings[(CLIENT, ABC)] == ABC_ACCOUNTS
 
 
 # --- activation ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from invoicing.adapters.memory import InvoicingStore
 from invoicing.domain.model import IntegrationState, InvoiceState
 from invoicing.service_layer.handlers import HANDLERS, consumers
-from ledgerline_contracts import topics
+from ledgerline_contracts import auth, topics
 from ledgerline_contracts.factoring import (
     AccountRef,
     FactoringActivated,
@@ -54,6 +54,7 @@ from ledgerline_contracts.ledger import (
     OpenBooks,
     OpenItemChanged,
     PeriodClosed,
+    PeriodReopened,
     PostVoucher,
     UpsertParty,
 )
@@ -61,7 +62,7 @@ from ledgerline_contracts.messages import CommandResult, Message
 from ledgerline_contracts.samples import COMPANY
 from ledgerline_contracts.topics import Topic
 from servicekit.messagebus import RoutingError, routes
-from servicekit.testing import Coverage, FakeUnitOfWork, consumer_for, deliver
+from servicekit.testing import AUTOMATIC, USERS, Coverage, FakeUnitOfWork, consumer_for, deliver
 
 CLIENT = "c1"
 ADMIN = "admin"
@@ -77,12 +78,13 @@ class Invoicing:
         self.uow = FakeUnitOfWork()
         self.consumers = consumers(repository=self.store.repository)
 
-    async def send(self, topic: Topic, *messages: Message) -> None:
-        await deliver(consumer_for(self.consumers, topic), HANDLERS, self.uow, *messages)
+    async def send(self, topic: Topic, *messages: Message, token: Any = AUTOMATIC) -> None:
+        await deliver(consumer_for(self.consumers, topic), HANDLERS, self.uow, *messages, token=token)
 
-    async def command(self, *commands: Message) -> list[CommandResult]:
+    async def command(self, *commands: Message, token: Any = AUTOMATIC) -> list[CommandResult]:
+        """One batch of commands, each with `token` (by default its acting user's, or an operator's)."""
         before = len(self.uow.inbox.published)
-        await self.send(topics.TOPIC_INVOICING_COMMANDS, *commands)
+        await self.send(topics.TOPIC_INVOICING_COMMANDS, *commands, token=token)
         return [p.message for p in self.uow.inbox.published[before:] if isinstance(p.message, CommandResult)]
 
     async def accepted(self, command: Message) -> dict[str, Any]:
@@ -112,6 +114,56 @@ async def with_client() -> Invoicing:
         )
     )
     return app
+
+
+def new_client(client_id: str = "c2", administrator: str = "mallory") -> CreateClient:
+    return CreateClient(
+        client_id=client_id,
+        company_name="Other AS",
+        organisation_number="998877665",
+        administrator=administrator,
+        administrator_name="M",
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "unauthenticated: no token"),
+        (USERS.user("c2", "mallory"), "unauthorised: this needs a platform operator with the clients.create"),
+        (USERS.operator("ops", [auth.LEDGER_PERIODS]), "unauthorised: operator ops lacks the clients.create"),
+        (auth.Issuer(auth.USERS_ISSUER, auth.new_key()).operator("ops"), "unauthenticated: invalid token"),
+    ],
+)
+async def test_only_a_platform_operator_creates_a_client(token: str | None, reason: str) -> None:
+    app = Invoicing()
+    (result,) = await app.command(new_client(), token=token)
+    assert not result.accepted and (result.reason or "").startswith(reason), result.reason
+    assert result.details == {"refused": reason.split(":", maxsplit=1)[0]}
+    assert app.store.clients == {} and app.events(ClientCreated) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "unauthenticated: no token"),
+        (USERS.user(CLIENT, ADMIN, now=0), "unauthenticated: the token expired"),
+        (auth.Issuer(auth.USERS_ISSUER, auth.new_key()).user(CLIENT, ADMIN), "unauthenticated: invalid token"),
+        (USERS.user("c2", ADMIN), "unauthorised: the token is for client c2, not c1"),
+        (USERS.user(CLIENT, "eve"), "unauthorised: acting_user 'admin' is not the token's user 'eve'"),
+        (USERS.operator("ops"), "unauthorised: this needs a user of client c1, not a operator token"),
+    ],
+)
+async def test_a_user_command_needs_its_own_users_token_and_changes_nothing_without(
+    token: str | None, reason: str
+) -> None:
+    app = await with_client()
+    published = len(app.uow.inbox.published)
+    card = UpsertCustomerCard(client_id=CLIENT, acting_user=ADMIN, customer=COMPANY)
+    (result,) = await app.command(card, token=token)
+    assert not result.accepted and (result.reason or "").startswith(reason), result.reason
+    assert app.store.cards == {}
+    assert [p.message for p in app.uow.inbox.published[published:]] == [result]
 
 
 async def with_customer() -> Invoicing:
@@ -159,7 +211,11 @@ async def with_invoice(app: Invoicing, gross: bool = True, send: bool = True) ->
 def test_every_command_on_invoicings_topic_has_a_handler() -> None:
     subscriptions = routes(consumers(), HANDLERS, FakeUnitOfWork)
     by_group = {s.group: s.wants for s in subscriptions}
-    assert by_group[topics.GROUP_INVOICING_LEDGER_EVENTS] == {"ledger.OpenItemChanged", "ledger.PeriodClosed"}
+    assert by_group[topics.GROUP_INVOICING_LEDGER_EVENTS] == {
+        "ledger.OpenItemChanged",
+        "ledger.PeriodClosed",
+        "ledger.PeriodReopened",
+    }
 
 
 def test_an_unrouted_command_stops_the_service_from_starting() -> None:
@@ -434,6 +490,24 @@ async def test_ledger_events_close_periods_and_settle_invoices() -> None:
     )
 
 
+@covers(PeriodReopened)
+async def test_a_reopened_period_takes_invoices_dated_in_it_again() -> None:
+    app = await with_customer()
+    closed = PeriodClosed(client_id=CLIENT, closed_through=date(2026, 10, 31))
+    reopened = PeriodReopened(
+        client_id=CLIENT,
+        closed_through=date(2026, 9, 30),
+        reopened_from=date(2026, 10, 1),
+        reason="late supplier invoice",
+        operator="kari",
+    )
+    await app.send(topics.TOPIC_LEDGER_EVENTS, closed, reopened)  # in one batch: the re-opening came last
+    assert app.store.clients[CLIENT].closed_through == date(2026, 9, 30)
+    await app.accepted(
+        SendInvoice(client_id=CLIENT, acting_user=ADMIN, invoice_id=await with_invoice_dated(app, date(2026, 10, 1)))
+    )
+
+
 def open_item(balance: int, source_service: str | None) -> OpenItemChanged:
     return OpenItemChanged(
         client_id=CLIENT,
@@ -507,7 +581,7 @@ async def test_a_refused_booking_of_ours_is_kept_with_its_reason() -> None:
             client_id=CLIENT, command_id=uuid.uuid4(), idempotency_key="k2", code="x", reason="y", source=theirs
         ),
     )
-    assert app.store.booking_problems == {"k1": (CLIENT, invoice_id, "invoice.sent", "closed_period", "closed")}
+    assert app.store.booking_problems == {(CLIENT, "k1"): (invoice_id, "invoice.sent", "closed_period", "closed")}
 
 
 async def test_a_repeated_message_changes_nothing() -> None:

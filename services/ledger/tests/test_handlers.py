@@ -19,7 +19,7 @@ from ledger.adapters.memory import LedgerStore
 from ledger.adapters.repository import ChartCache, Repository
 from ledger.service_layer import handlers
 from ledger.service_layer.handlers import HANDLERS, consumers
-from ledgerline_contracts import topics
+from ledgerline_contracts import auth, topics
 from ledgerline_contracts.ledger import (
     LEDGER_COMMANDS,
     AccountUpserted,
@@ -34,7 +34,9 @@ from ledgerline_contracts.ledger import (
     PartyKind,
     PartyUpserted,
     PeriodClosed,
+    PeriodReopened,
     PostVoucher,
+    ReopenPeriod,
     ReverseVoucher,
     SubledgerSeriesCreated,
     UpsertAccount,
@@ -44,7 +46,7 @@ from ledgerline_contracts.ledger import (
 )
 from ledgerline_contracts.messages import Command, CommandResult, Message
 from servicekit.messagebus import RoutingError, routes
-from servicekit.testing import Coverage, FakeUnitOfWork, consumer_for, deliver
+from servicekit.testing import AUTOMATIC, USERS, Coverage, FakeUnitOfWork, consumer_for, deliver, service_issuer
 from servicekit.unit_of_work import UnitOfWork
 
 CLIENT = "c1"
@@ -82,10 +84,10 @@ class Ledger:
             topics.TOPIC_LEDGER_COMMANDS,
         )
 
-    async def send(self, *commands: Command) -> list[CommandResult]:
-        """One batch; the answers it committed, in the commands' order."""
+    async def send(self, *commands: Command, token: Any = AUTOMATIC) -> list[CommandResult]:
+        """One batch (by default from a platform operator with every privilege); the answers it committed."""
         before = len(self.uow.inbox.published)
-        await deliver(self.consumer, HANDLERS, self.uow, *commands)
+        await deliver(self.consumer, HANDLERS, self.uow, *commands, token=token)
         return [p.message for p in self.uow.inbox.published[before:] if isinstance(p.message, CommandResult)]
 
     async def accepted(self, command: Command) -> dict[str, Any]:
@@ -263,6 +265,90 @@ async def test_a_closed_period_refuses_vouchers_dated_in_it_and_never_reopens() 
     assert refused.details == {"code": "closed_period"} and "closed period" in (refused.reason or "")
     assert (await ledger.accepted(post("new", day=date(2026, 11, 1))))["number"] == 1
     assert (await ledger.refused(ClosePeriod(client_id="nobody", through=DAY))).details == {"code": "unknown_client"}
+
+
+@covers(ReopenPeriod)
+async def test_an_operator_reopens_a_closed_period_and_the_ledger_keeps_who_and_why() -> None:
+    ledger = await with_books()
+    await ledger.accepted(ClosePeriod(client_id=CLIENT, through=date(2026, 10, 31)))
+    reopen = ReopenPeriod(client_id=CLIENT, reopen_from=date(2026, 10, 1), reason="late supplier invoice")
+    (result,) = await ledger.send(reopen, token=USERS.operator("kari", [auth.LEDGER_PERIODS]))
+    assert result.accepted and result.details == {"closed_through": "2026-09-30"}
+    (event,) = ledger.events(PeriodReopened)
+    assert (event.closed_through, event.reopened_from, event.operator) == (date(2026, 9, 30), date(2026, 10, 1), "kari")
+    assert (await ledger.accepted(post("october", day=date(2026, 10, 15))))["number"] == 1
+
+    nothing_closed = await ledger.refused(ReopenPeriod(client_id=CLIENT, reopen_from=DAY, reason="again"))
+    assert nothing_closed.details == {"code": "period_not_closed"}
+    reopened = [a for a in ledger.store.tables.operator_actions.values() if a.command_type == "ledger.ReopenPeriod"]
+    assert [(a.operator, a.accepted, a.details["reason"]) for a in reopened] == [
+        ("kari", True, "late supplier invoice"),
+        ("test-operator", False, "again"),
+    ]
+
+
+# --- who may send what --------------------------------------------------------------------------------------------
+def voucher_of(service: str, key: str = "k1") -> PostVoucher:
+    return post(key).model_copy(update={"source": BookingSource(service=service)})
+
+
+@pytest.mark.parametrize(
+    ("command", "token", "reason"),
+    [
+        (ClosePeriod(client_id=CLIENT, through=DAY), None, "unauthenticated: no token"),
+        (ClosePeriod(client_id=CLIENT, through=DAY), USERS.user(CLIENT, "ola"), "user ola of c1 cannot write"),
+        (
+            ClosePeriod(client_id=CLIENT, through=DAY),
+            USERS.operator("kari", [auth.LEDGER_CHART]),
+            "operator kari lacks the ledger.periods privilege",
+        ),
+        (
+            ClosePeriod(client_id=CLIENT, through=DAY),
+            service_issuer("invoicing").service(),
+            "the invoicing service may not send ledger.ClosePeriod",
+        ),
+        (voucher_of("invoicing"), service_issuer("factoring-gateway").service(), "only its own vouchers"),
+        (
+            ClosePeriod(client_id=CLIENT, through=DAY),
+            USERS.operator("kari", now=0),
+            "unauthenticated: the token expired at 1970",
+        ),
+        (
+            ClosePeriod(client_id=CLIENT, through=DAY),
+            auth.Issuer(auth.USERS_ISSUER, auth.new_key()).operator("mallory"),
+            "unauthenticated: invalid token: Signature verification failed",
+        ),
+    ],
+)
+async def test_a_command_from_a_sender_without_the_right_is_refused_and_changes_nothing(
+    command: Command, token: str | None, reason: str
+) -> None:
+    ledger = await with_books()
+    tables_before = {name: dict(table) for name, table in vars(ledger.store.tables).items()}
+    published_before = len(ledger.uow.inbox.published)
+    (result,) = await ledger.send(command, token=token)
+    assert not result.accepted and reason in (result.reason or ""), result.reason
+    assert {name: dict(table) for name, table in vars(ledger.store.tables).items()} == tables_before
+    assert ledger.uow.inbox.published[published_before:] == [
+        p for p in ledger.uow.inbox.published[published_before:] if isinstance(p.message, CommandResult)
+    ]
+
+
+async def test_a_refused_sender_does_not_use_up_the_booking_key_of_the_service_that_owns_it() -> None:
+    ledger = await with_books()
+    forged = voucher_of("invoicing", key="invoicing:sale:1")
+    (refused,) = await ledger.send(forged, token=USERS.operator("mallory", [auth.LEDGER_CHART]))
+    assert not refused.accepted
+    genuine = voucher_of("invoicing", key="invoicing:sale:1")
+    (result,) = await ledger.send(genuine, token=service_issuer("invoicing").service())
+    assert result.accepted and result.details["number"] == 1
+
+
+async def test_each_service_books_what_it_owns() -> None:
+    ledger = await with_books()
+    for number, service in enumerate(("invoicing", "factoring-gateway", "financing-gateway"), start=1):
+        (result,) = await ledger.send(voucher_of(service, key=service), token=service_issuer(service).service())
+        assert result.accepted and result.details["number"] == number
 
 
 # --- bookings -----------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledgerline_contracts import topics
+from ledgerline_contracts import access, topics
 from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
 from ledgerline_contracts.topics import Topic
 from servicekit import metrics
@@ -145,7 +145,7 @@ class Simulator:
 
         self.broker.subscriber(
             self.outbound.name,
-            group_id=topics.group(f"simulator.{self.name}"),
+            group_id=topics.group(access.provider_group(self.name)),  # the group the provider's ACLs name
             batch=True,
             max_records=500,
             batch_timeout_ms=20,

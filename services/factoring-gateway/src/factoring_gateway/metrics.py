@@ -1,6 +1,6 @@
 """The factoring gateway's own metrics (the shared ones are in servicekit.metrics)."""
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 parked_events = Gauge(
     "ledgerline_factoring_parked_events",
@@ -11,4 +11,9 @@ parked_oldest_age = Gauge(
     "ledgerline_factoring_parked_oldest_age_seconds",
     "How long the oldest parked event of a provider has waited; alert when it grows.",
     ["provider"],
+)
+cross_client_refusals = Counter(
+    "ledgerline_factoring_cross_client_refusals_total",
+    "Events refused because they name an invoice whose case belongs to another client (each also a dead letter).",
+    ["source"],
 )

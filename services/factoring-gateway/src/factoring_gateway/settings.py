@@ -16,6 +16,9 @@ class FactoringGatewaySettings(ServiceSettings):
     ledger_url: str = "http://127.0.0.1:8101"
     """The ledger's read-only HTTP queries, for reconciliation (its numbers, never its tables)."""
 
+    invoicing_url: str = "http://127.0.0.1:8102"
+    """Invoicing's read-only HTTP queries: who a client's administrators are, when a mapping changes."""
+
     providers: list[str] = []
     """Consume only these providers' inbound topics (empty: all)."""
 

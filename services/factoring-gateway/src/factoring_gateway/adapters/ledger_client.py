@@ -1,4 +1,5 @@
-"""The ledger's chart, asked of the ledger itself (its HTTP query, never its tables).
+"""The ledger's chart, asked of the ledger itself (its HTTP query, never its tables), and a client's users, asked
+of invoicing.
 
 Activation checks the mapping against what the ledger holds at that moment: a party added a second earlier is
 there, which a projection of the ledger's events could not promise.
@@ -6,18 +7,17 @@ there, which a projection of the ledger's events could not promise.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-import httpx
-
+from ledgerline_contracts import auth
 from ledgerline_contracts.factoring import AccountRef
+from servicekit.http import ServiceQueries, Unavailable
 
 from ..domain.mapping import KnownLedger
 from ..domain.reconciliation import LedgerBalance
 
-
-class LedgerUnavailable(ConnectionError):
-    """The ledger did not answer: a transient failure, so the message is retried rather than refused."""
+LedgerUnavailable = Unavailable
+"""The ledger did not answer: a transient failure, so the message is retried rather than refused."""
 
 
 class Ledger(Protocol):
@@ -27,17 +27,8 @@ class Ledger(Protocol):
 
 
 class LedgerClient:
-    def __init__(self, base_url: str) -> None:
-        self._base_url = base_url
-
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        try:
-            async with httpx.AsyncClient(base_url=self._base_url, timeout=10) as http:
-                response = await http.get(path, params=params)
-                response.raise_for_status()
-        except httpx.HTTPError as error:
-            raise LedgerUnavailable(f"the ledger's query {path} failed: {error!r}") from error
-        return response.json()
+    def __init__(self, base_url: str, token: auth.ServiceToken | None = None) -> None:
+        self._get = ServiceQueries("ledger", base_url, token).get
 
     async def chart(self, client_id: str) -> KnownLedger:
         chart = await self._get(f"/clients/{client_id}/chart")
@@ -57,3 +48,28 @@ class LedgerClient:
 
 def _control_account(chart: dict[str, list[dict[str, object]]], series: object) -> str:
     return next(str(s["control_account"]) for s in chart["series"] if s["code"] == series)
+
+
+class Directory(Protocol):
+    """Who a client's users are: invoicing owns users and roles; the gateway asks it."""
+
+    async def roles(self, client_id: str, user_id: str) -> frozenset[str]: ...
+
+
+class NoDirectory:
+    """Knows no one: without a directory, no user counts as an administrator."""
+
+    async def roles(self, client_id: str, user_id: str) -> frozenset[str]:
+        return frozenset()
+
+
+class InvoicingDirectory:
+    """Invoicing's own answer about a client's users (its HTTP query, asked when needed: the roles as they are)."""
+
+    def __init__(self, base_url: str, token: auth.ServiceToken | None = None) -> None:
+        self._get = ServiceQueries("invoicing service", base_url, token).get
+
+    async def roles(self, client_id: str, user_id: str) -> frozenset[str]:
+        client = await self._get(f"/clients/{client_id}", none_if_missing=True)
+        users = client["users"] if client else []
+        return next((frozenset(u["roles"]) for u in users if u["user_id"] == user_id), frozenset())

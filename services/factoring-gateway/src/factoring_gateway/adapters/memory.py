@@ -22,7 +22,7 @@ from servicekit.unit_of_work import UnitOfWork
 from ..domain.lifecycle import Case
 from ..domain.mapping import KnownLedger
 from ..domain.providers.base import ClientInfo
-from .repository import Origin, Parked
+from .repository import CaseOfAnotherClient, Origin, Parked
 
 
 @dataclass
@@ -38,6 +38,7 @@ class ParkedRow:
     id: int
     provider: str
     event_key: str
+    client_id: str
     invoice_ids: tuple[UUID, ...]
     origin: Origin
     reason: str
@@ -104,6 +105,11 @@ class InMemoryGatewayRepository:
         return {i: self._tables.cases[i].copy() for i in sorted(set(invoice_ids)) if i in self._tables.cases}
 
     async def save_cases(self, cases: Iterable[Case], new: bool = False) -> None:
+        cases = list(cases)
+        if new:  # opened once; under another client's case the batch fails (and its copy of the tables is dropped)
+            taken = [c.invoice_id for c in cases if self._owner(c.invoice_id) not in (None, c.client_id)]
+            if taken:
+                raise CaseOfAnotherClient(taken)
         for case in cases:
             stored = self._tables.cases.get(case.invoice_id)
             if stored is None:
@@ -118,16 +124,21 @@ class InMemoryGatewayRepository:
                     gross_ore=stored.gross_ore,
                 )
 
+    def _owner(self, invoice_id: UUID) -> str | None:
+        """Whose case the invoice has, in this copy or committed meanwhile (as the primary key sees it)."""
+        case = self._tables.cases.get(invoice_id) or self._store.tables.cases.get(invoice_id)
+        return case.client_id if case else None
+
     # --- parked events --------------------------------------------------------------------------------------------
     async def park(
-        self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
+        self, provider: str, key: str, client_id: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
     ) -> int | None:
         if any(p.provider == provider and p.event_key == key for p in self._tables.parked.values()):
             return None
         parked_id = self._tables.next_parked_id
         self._tables.next_parked_id += 1
         self._tables.parked[parked_id] = ParkedRow(
-            parked_id, provider, key, tuple(sorted(set(invoice_ids))), origin, reason
+            parked_id, provider, key, client_id, tuple(sorted(set(invoice_ids))), origin, reason
         )
         return parked_id
 
@@ -157,3 +168,16 @@ class FakeLedger:
     async def chart(self, client_id: str) -> KnownLedger:
         self.asked.append(client_id)
         return self.charts.get(client_id, KnownLedger(frozenset(), {}))
+
+
+class FakeDirectory:
+    """Invoicing's answer about users: each client's users and their roles."""
+
+    def __init__(self) -> None:
+        self.users: dict[tuple[str, str], frozenset[str]] = {}
+
+    def add(self, client_id: str, user_id: str, *roles: str) -> None:
+        self.users[(client_id, user_id)] = frozenset(roles)
+
+    async def roles(self, client_id: str, user_id: str) -> frozenset[str]:
+        return self.users.get((client_id, user_id), frozenset())

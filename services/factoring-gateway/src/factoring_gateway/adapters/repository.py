@@ -59,12 +59,43 @@ class Repository(Protocol):
     async def save_cases(self, cases: Iterable[Case], new: bool = False) -> None: ...
 
     async def park(
-        self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
+        self, provider: str, key: str, client_id: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
     ) -> int | None: ...
 
     async def parked_for(self, provider: str, invoice_ids: Iterable[UUID]) -> list[Parked]: ...
 
     async def unpark(self, parked_id: int) -> None: ...
+
+
+class CaseOfAnotherClient(RuntimeError):
+    """New cases whose invoice ids another client's transaction had opened first (committed after this batch read
+    them as free). The batch fails and is retried; the retry reads the other client's case and refuses the delivery."""
+
+    def __init__(self, invoice_ids: Iterable[UUID]) -> None:
+        self.invoice_ids = sorted(invoice_ids)
+        ids = ", ".join(map(str, self.invoice_ids))
+        super().__init__(f"invoice ids whose case another client opened meanwhile: {ids}")
+
+
+_CASE_COLUMNS = {
+    "invoice_id": "uuid",
+    "client_id": "text",
+    "provider": "text",
+    "invoice_number": "text",
+    "customer_number": "int",
+    "gross_ore": "bigint",
+    "facts": "jsonb",
+    "status": "text",
+    "description": "text",
+    "status_sequence": "int",
+}
+_CASE_NAMES = ", ".join(_CASE_COLUMNS)
+_OPEN_CASES = (
+    # A case is opened once, by its client's delivery; an existing one (that client's or another's) stays as it is.
+    f"INSERT INTO cases ({_CASE_NAMES}) SELECT * FROM unnest("
+    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_CASE_COLUMNS.values(), 1))
+    + ") ON CONFLICT (invoice_id) DO NOTHING RETURNING invoice_id"
+)
 
 
 class GatewayRepository:
@@ -138,32 +169,45 @@ class GatewayRepository:
         ]
         if not rows:
             return
-        conflict = (
-            "DO NOTHING"
-            if new
-            else (
-                "DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, description = EXCLUDED.description, "
-                "status_sequence = EXCLUDED.status_sequence, updated_at = now()"
-            )
-        )
-        await (await self._db()).executemany(
+        db = await self._db()
+        if new:
+            columns = (list(column) for column in zip(*rows, strict=True))
+            opened = {r["invoice_id"] for r in await db.fetch(_OPEN_CASES, *columns)}
+            await self._check_owners({row[0]: row[1] for row in rows if row[0] not in opened})
+            return
+        # Cases read (and locked) in this transaction: the identifying columns, client included, never change.
+        await db.executemany(
             "INSERT INTO cases (invoice_id, client_id, provider, invoice_number, customer_number, gross_ore, facts, "
-            f"status, description, status_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            f"ON CONFLICT (invoice_id) {conflict}",
+            "status, description, status_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (invoice_id) DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, "
+            "description = EXCLUDED.description, status_sequence = EXCLUDED.status_sequence, updated_at = now()",
             rows,
         )
 
+    async def _check_owners(self, clients: dict[UUID, str]) -> None:
+        """New cases that were not opened because their invoice already had one: fine if it is the same client's
+        (a repeated delivery), not if another client's opened it meanwhile."""
+        if clients:
+            rows = await (await self._db()).fetch(
+                "SELECT invoice_id, client_id FROM cases WHERE invoice_id = ANY($1::uuid[])", sorted(clients)
+            )
+            taken = [r["invoice_id"] for r in rows if r["client_id"] != clients[r["invoice_id"]]]
+            if taken:
+                raise CaseOfAnotherClient(taken)
+
     # --- parked events --------------------------------------------------------------------------------------------
     async def park(
-        self, provider: str, key: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
+        self, provider: str, key: str, client_id: str, invoice_ids: Iterable[UUID], origin: Origin, reason: str
     ) -> int | None:
-        """Parks an event until it can apply; returns its id (None if it was parked already)."""
+        """Parks an event (of the client whose cases it names) until it can apply; returns its id (None if it was
+        parked already)."""
         parked_id: int | None = await (await self._db()).fetchval(
-            "INSERT INTO parked_events (provider, event_key, invoice_ids, payload, message_key, topic, partition, "
-            '"offset", reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) '
+            "INSERT INTO parked_events (provider, event_key, client_id, invoice_ids, payload, message_key, topic, "
+            'partition, "offset", reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) '
             "ON CONFLICT ON CONSTRAINT parked_events_key DO NOTHING RETURNING id",
             provider,
             key,
+            client_id,
             sorted(set(invoice_ids)),
             origin.raw,
             origin.key,

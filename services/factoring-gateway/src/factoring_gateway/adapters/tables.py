@@ -70,6 +70,7 @@ parked_events = Table(
     Column("id", BigInteger, Identity(always=False), primary_key=True),
     Column("provider", Text, nullable=False),
     Column("event_key", Text, nullable=False),
+    Column("client_id", Text, nullable=False),  # whose cases its invoices are (checked before it was parked)
     Column("invoice_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("message_key", LargeBinary, nullable=True),
@@ -81,3 +82,4 @@ parked_events = Table(
     UniqueConstraint("provider", "event_key", name="parked_events_key"),
 )
 Index("parked_events_invoices", parked_events.c.invoice_ids, postgresql_using="gin")
+Index("parked_events_client", parked_events.c.client_id)

@@ -45,6 +45,12 @@ class Impossible(Exception):
     """Can never apply to this invoice: refuse it."""
 
 
+class OtherClients(Impossible):
+    """Names an invoice whose case belongs to another client than the one the event is for: refused, and counted
+    apart (`ledgerline_factoring_cross_client_refusals_total`). An invoice id belongs to the client whose delivery
+    opened its case; where an event carries no client, that case is the authority."""
+
+
 @dataclass
 class Case:
     """What the gateway knows of one invoice handed to a provider."""

@@ -11,7 +11,7 @@ from servicekit.logging import get_logger
 from servicekit.service import BackgroundTask, Service
 
 from .. import metrics
-from ..adapters.ledger_client import LedgerClient
+from ..adapters.ledger_client import InvoicingDirectory, LedgerClient
 from ..domain.providers import installed_adapters
 from ..service_layer import views
 from ..service_layer.handlers import consumers, handlers
@@ -33,7 +33,12 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
     adapters = installed_adapters()
     providers = [adapters[slug] for slug in settings.providers or adapters]
     service.consume(
-        consumers(LedgerClient(settings.ledger_url), providers=providers, core=settings.core),
+        consumers(
+            LedgerClient(settings.ledger_url, service.token),
+            providers=providers,
+            core=settings.core,
+            directory=InvoicingDirectory(settings.invoicing_url, service.token),
+        ),
         handlers(providers, core=settings.core),
     )
     for adapter in providers:

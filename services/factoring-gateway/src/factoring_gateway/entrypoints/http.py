@@ -17,7 +17,7 @@ from ..settings import FactoringGatewaySettings
 
 def register(service: Service, settings: FactoringGatewaySettings) -> None:
     engine = service.engine
-    ledger = LedgerClient(settings.ledger_url)
+    ledger = LedgerClient(settings.ledger_url, service.token)
 
     def provider_of(request: Request) -> str:
         provider = request.query_params.get("provider")

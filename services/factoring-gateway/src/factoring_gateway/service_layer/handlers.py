@@ -4,6 +4,11 @@ Provider events are applied per invoice through the lifecycle (domain.lifecycle)
 is parked and retried whenever its invoices move; one that can never apply is refused to the dead-letter topic
 with the reason and books nothing. A provider may only touch invoices that were handed to it.
 
+An invoice id belongs to one client: the one whose delivery opened its case. Every event that names an invoice is
+checked against its case's client (invoicing's events carry their client; of the providers' events, those that
+carry one, Fjord's remittances, are checked against it, and one event may not span several clients' cases), and is
+refused to the dead letters if it does not match: never delivered, never booked.
+
 The routing table depends on which providers an instance serves, so `handlers()` builds it: invoicing's events
 and the mapping commands (unless the instance runs without the core, scaling providers alone), and every
 inbound message type of each provider it serves. `consumers()` declares the matching subscriptions.
@@ -17,7 +22,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from ledgerline_contracts import topics
+from ledgerline_contracts import auth, topics
 from ledgerline_contracts.factoring import (
     AccountRef,
     FactoringActivated,
@@ -26,6 +31,7 @@ from ledgerline_contracts.factoring import (
     SetAccountMapping,
 )
 from ledgerline_contracts.invoicing import (
+    ADMINISTRATOR,
     DirectPaymentReceived,
     FactoringActivationRequested,
     FactoringIntegrationDeactivated,
@@ -36,16 +42,18 @@ from ledgerline_contracts.invoicing import (
 from ledgerline_contracts.messages import Command, Message, UndecodableMessage
 from ledgerline_contracts.money import format_nok
 from servicekit import metrics
-from servicekit.commands import answer
+from servicekit.auth import authorise_user_command
+from servicekit.commands import answer, refuse_caller
 from servicekit.consumer import Delivery, dead_letter
 from servicekit.messagebus import Batch, Consumer, Handler
-from servicekit.unit_of_work import UnitOfWork
+from servicekit.unit_of_work import UnitOfWork, by_message_id
 
 from .. import SERVICE
-from ..adapters.ledger_client import Ledger
+from .. import metrics as gateway_metrics
+from ..adapters.ledger_client import Directory, Ledger, NoDirectory
 from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
-from ..domain.lifecycle import Case, Impossible, NotYet
+from ..domain.lifecycle import Case, Impossible, NotYet, OtherClients
 from ..domain.providers import ProviderAdapter, installed_adapters
 from ..domain.providers.base import ClientInfo, Translation, direct_payment_vouchers
 
@@ -78,10 +86,12 @@ class CoreBatch(GatewayBatch):
         repository: RepositoryFactory,
         ledger: Ledger,
         adapters: Mapping[str, ProviderAdapter],
+        directory: Directory | None = None,
     ) -> None:
         super().__init__(uow, group, repository)
         self.ledger = ledger
         self.adapters = adapters
+        self.directory = directory or NoDirectory()
 
 
 class InvoicingEventBatch(CoreBatch):
@@ -99,6 +109,28 @@ class InvoicingEventBatch(CoreBatch):
         self.integrations: dict[str, str | None] = {}  # client → active provider
         self.new_cases: list[Case] = []
         self.delivered: dict[UUID, Case] = {}  # the new cases by invoice (the latest delivery of each)
+        self.stored: dict[UUID, Case] = {}  # the cases already open for the invoices the batch delivers
+        self._origins: dict[int, Origin] = {}
+
+    async def claim(self, deliveries: Sequence[Delivery]) -> list[Message]:
+        self._origins = {id(delivery.message): Origin.of(delivery) for delivery in deliveries}
+        return await super().claim(deliveries)
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        ids = {m.invoice_id for m in messages if isinstance(m, InvoiceDelivery)}
+        self.stored = await self.repo.cases(ids) if ids else {}
+
+    async def refuse_other_clients(self, event: InvoiceDelivery | InvoiceCredited | DirectPaymentReceived) -> None:
+        """The event names an invoice whose case is another client's: refused for good, before anything is
+        published. A dead letter with the reason (which never names the other client), in the same transaction,
+        and released from the inbox so that a replay is handled again."""
+        reason = (
+            f"{event.type} of client {event.client_id} names invoice id {event.invoice_id}, whose case belongs to "
+            "another client: refused, nothing delivered or booked"
+        )
+        await self.uow.release(self.group, [by_message_id(event)])
+        _dead_letter(self.uow, self.group, self._origins[id(event)], reason)
+        self.uow.after_commit(gateway_metrics.cross_client_refusals.labels(event.type).inc)
 
     async def active_provider(self, client_id: str) -> str | None:
         if client_id not in self.integrations:
@@ -118,10 +150,19 @@ class InvoicingEventBatch(CoreBatch):
 
 
 class CommandBatch(CoreBatch):
-    """Every command is answered: accepted with the handler's details, or refused with the reason."""
+    """Every command is answered: accepted with the handler's details, or refused with the reason. Only a client's
+    administrator (the role that activates factoring in invoicing) may change where its factoring is booked."""
 
     async def dispatch(self, handler: Handler, message: Message) -> None:
         assert isinstance(message, Command)
+        try:
+            caller = self.caller(message)
+            authorise_user_command(caller, message)
+            if ADMINISTRATOR not in await self.directory.roles(message.client_id, caller.subject):
+                raise auth.NotAuthorised(f"user {caller.subject} is not an administrator of {message.client_id}")
+        except auth.NotAuthenticated as refusal:
+            refuse_caller(self.uow, SERVICE, message, refusal)
+            return
         try:
             details = await handler(self, message)
         except Refused as refusal:
@@ -174,7 +215,8 @@ class ProviderBatch(GatewayBatch):
 
     async def park(self, translation: Translation, origin: Origin, reason: str) -> None:
         ids = [e.invoice_id for e in translation.effects]
-        parked_id = await self.repo.park(self.adapter.slug, translation.key, ids, origin, reason)
+        (client_id,) = {self.cases[i].client_id for i in ids}  # `apply` found them all, and all one client's
+        parked_id = await self.repo.park(self.adapter.slug, translation.key, client_id, ids, origin, reason)
         if parked_id is not None:
             self.parked.append(Parked(parked_id, translation.key, frozenset(ids), origin))
 
@@ -204,10 +246,10 @@ class ProviderBatch(GatewayBatch):
                     f"{slug}; its events are not {slug}'s to send"
                 )
             if translation.client_ref is not None and case.client_id != translation.client_ref:
-                return Impossible(f"invoice {case.invoice_number} does not belong to seller {translation.client_ref}")
+                return OtherClients(f"invoice {case.invoice_number} does not belong to seller {translation.client_ref}")
         clients = {case.client_id for case in stored.values()}
         if len(clients) != 1:
-            return Impossible(f"one {translation.event_type} covers invoices of several clients")
+            return OtherClients(f"one {translation.event_type} covers invoices of several clients")
         (client_id,) = clients
         accounts = await self._mapping(client_id)
         if accounts is None:
@@ -252,7 +294,7 @@ class ProviderBatch(GatewayBatch):
                 await self._unpark(parked)
                 if isinstance(outcome, Impossible):
                     await self.uow.release(self.group, [parked.event_key])
-                    self.refuse(parked.origin, str(outcome))
+                    self.refuse(parked.origin, outcome)
                 else:
                     invoice_ids |= {e.invoice_id for e in translation.effects}
                     progress = True
@@ -261,22 +303,29 @@ class ProviderBatch(GatewayBatch):
         await self.repo.unpark(parked.id)
         self.parked.remove(parked)
 
-    def refuse(self, origin: Origin, reason: str) -> None:
+    def refuse(self, origin: Origin, reason: str | Impossible) -> None:
         """Refused for good: a dead letter with the reason, in the same transaction; nothing is booked."""
-        letter = dead_letter(
-            self.group,
-            topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            key=origin.key,
-            value=origin.raw,
-            kind="refused",
-            error=reason,
-            attempts=1,
-            first_failed_at=datetime.now(UTC),
-        )
-        self.uow.publish(topics.dead_letters(self.group), letter, key=origin.key)
-        self.uow.after_commit(metrics.dead_letters.labels(SERVICE, self.group, origin.topic, "refused").inc)
+        _dead_letter(self.uow, self.group, origin, str(reason))
+        if isinstance(reason, OtherClients):
+            self.uow.after_commit(gateway_metrics.cross_client_refusals.labels(self.adapter.slug).inc)
+
+
+def _dead_letter(uow: UnitOfWork, group: str, origin: Origin, reason: str) -> None:
+    """A message refused for good, to the consumer's dead letters with the reason and its bytes (for a replay)."""
+    letter = dead_letter(
+        group,
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        key=origin.key,
+        value=origin.raw,
+        kind="refused",
+        error=reason,
+        attempts=1,
+        first_failed_at=datetime.now(UTC),
+    )
+    uow.publish(topics.dead_letters(group), letter, key=origin.key)
+    uow.after_commit(metrics.dead_letters.labels(SERVICE, group, origin.topic, "refused").inc)
 
 
 # --- from invoicing -----------------------------------------------------------------------------------------------
@@ -348,7 +397,13 @@ async def integration_deactivated(batch: InvoicingEventBatch, event: FactoringIn
 
 
 async def invoice_delivery(batch: InvoicingEventBatch, delivery: InvoiceDelivery) -> None:
-    """Hands the invoice to its provider in the provider's format; the case starts as «invoice prepared»."""
+    """Hands the invoice to its provider in the provider's format; the case starts as «invoice prepared».
+
+    An invoice id belongs to the client whose delivery opened its case: another client's delivery of it is refused."""
+    known = batch.delivered.get(delivery.invoice_id) or batch.stored.get(delivery.invoice_id)
+    if known is not None and known.client_id != delivery.client_id:
+        await batch.refuse_other_clients(delivery)
+        return
     active_provider = await batch.active_provider(delivery.client_id)
     case = Case(
         delivery.invoice_id,
@@ -379,12 +434,15 @@ async def invoice_credited(batch: InvoicingEventBatch, credit: InvoiceCredited) 
     adapter = batch.adapters.get(credit.provider or "")
     if adapter is None:  # not a factored invoice, or a provider this gateway does not know
         return
-    batch.uow.publish(topics.factoring_outbound(adapter.slug), adapter.credit_note(credit), key=str(credit.invoice_id))
     new = batch.delivered.get(credit.invoice_id)
+    case = new if new is not None else (await batch.repo.cases([credit.invoice_id])).get(credit.invoice_id)
+    if case is not None and case.client_id != credit.client_id:
+        await batch.refuse_other_clients(credit)
+        return
+    batch.uow.publish(topics.factoring_outbound(adapter.slug), adapter.credit_note(credit), key=str(credit.invoice_id))
     if new is not None:  # delivered in this same batch: nothing decided yet, the case is saved later
         lifecycle.record_client_credit(new, credit.amount_ore)
         return
-    case = (await batch.repo.cases([credit.invoice_id])).get(credit.invoice_id)
     if case is None or case.provider != adapter.slug:
         return
     accounts = await batch.repo.mapping(credit.client_id, adapter.slug) or {}
@@ -401,6 +459,9 @@ async def direct_payment_received(batch: InvoicingEventBatch, payment: DirectPay
     with the reason and ends in this consumer's dead letters, to be replayed once the mapping is fixed."""
     adapter = batch.adapters.get(payment.provider)
     case = (await batch.repo.cases([payment.invoice_id])).get(payment.invoice_id)
+    if case is not None and case.client_id != payment.client_id:
+        await batch.refuse_other_clients(payment)
+        return
     if adapter is None or case is None or case.provider != payment.provider:
         raise Impossible(f"invoice {payment.invoice_number} was not handed to {payment.provider}")
     if case.decision not in ("accepted", "purchased") or case.returned:
@@ -428,8 +489,9 @@ async def direct_payment_received(batch: InvoicingEventBatch, payment: DirectPay
 
 # --- account mappings ---------------------------------------------------------------------------------------------
 async def set_account_mapping(batch: CommandBatch, command: SetAccountMapping) -> dict[str, Any]:
-    """Saves the mapping of every role the provider uses; what the ledger still lacks is reported, not refused
-    (activation checks again)."""
+    """Saves the mapping of every role the provider uses; before activation, what the ledger still lacks is
+    reported, not refused (activation checks again). While the provider's integration is live, a mapping is
+    checked as activation checks it: bookings must never go to an account the ledger would refuse."""
     adapter = batch.adapters.get(command.provider)
     if adapter is None:
         raise Refused(f"there is no provider {command.provider!r}")
@@ -439,8 +501,13 @@ async def set_account_mapping(batch: CommandBatch, command: SetAccountMapping) -
             f"{adapter.display_name} uses no account role {', '.join(unknown)} (it uses: "
             f"{', '.join(r.name for r in adapter.roles)})"
         )
-    await batch.repo.save_mapping(command.client_id, adapter.slug, command.accounts)
     pending = mapping.problems(adapter.roles, command.accounts, await batch.ledger.chart(command.client_id))
+    active = await batch.repo.active_integration(command.client_id)
+    if pending and active is not None and active[0] == adapter.slug:
+        raise Refused(
+            f"{adapter.display_name} is live for this client, so every account must be right: {'; '.join(pending)}"
+        )
+    await batch.repo.save_mapping(command.client_id, adapter.slug, command.accounts)
     return {"provider": adapter.slug, "still_missing": pending}
 
 
@@ -454,7 +521,7 @@ async def provider_event(batch: ProviderBatch, message: Message) -> None:
         await batch.park(translation, origin, str(outcome))
     elif isinstance(outcome, Impossible):
         await batch.uow.release(batch.group, [translation.key])
-        batch.refuse(origin, str(outcome))
+        batch.refuse(origin, outcome)
     elif batch.parked:
         await batch.retry_parked({e.invoice_id for e in translation.effects})
 
@@ -513,10 +580,12 @@ def consumers(
     providers: Iterable[ProviderAdapter] | None = None,
     core: bool = True,
     repository: RepositoryFactory = GatewayRepository,
+    directory: Directory | None = None,
 ) -> list[Consumer]:
     """The gateway's subscriptions: the core's two (which know every provider in `adapters`), unless `core` is
     false, and one per provider served (`providers`, by default all of `adapters`). `repository` is the PostgreSQL
-    one, or an in-memory one in unit tests."""
+    one, or an in-memory one in unit tests; `directory` answers who a client's administrators are (none: nobody
+    may change a mapping)."""
     adapters = installed_adapters() if adapters is None else adapters
     found: list[Consumer] = []
     if core:
@@ -530,7 +599,13 @@ def consumers(
             Consumer(
                 topics.TOPIC_FACTORING_COMMANDS,
                 topics.GROUP_FACTORING_COMMANDS,
-                partial(CommandBatch, repository=repository, ledger=ledger, adapters=adapters),
+                partial(
+                    CommandBatch,
+                    repository=repository,
+                    ledger=ledger,
+                    adapters=adapters,
+                    directory=directory,
+                ),
                 "Account mappings per client and provider.",
                 routes_every_type=True,
             ),

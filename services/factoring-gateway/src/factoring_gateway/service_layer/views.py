@@ -53,8 +53,7 @@ async def parked(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]:
     return await query(
         engine,
         "SELECT p.provider, p.event_key, p.invoice_ids, p.reason, p.parked_at FROM parked_events p "
-        "WHERE EXISTS (SELECT 1 FROM cases c WHERE c.invoice_id = ANY(p.invoice_ids) AND c.client_id = $1) "
-        "ORDER BY p.id",
+        "WHERE p.client_id = $1 ORDER BY p.id",
         client_id,
     )
 

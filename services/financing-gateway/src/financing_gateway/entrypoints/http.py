@@ -1,7 +1,7 @@
 """The gateway's read-only HTTP queries. Each answers only a user who holds the invoice-financing privilege.
 
-The caller names the user in the `X-User-Id` header (the accounting system's front end, which authenticated
-them); a user without the privilege gets 403 with the missing privilege named.
+The user is the subject of the bearer token (checked, with its client, by `servicekit.service.Service.get`); a
+user without the privilege gets 403 with the missing privilege named.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ledgerline_contracts.auth import Principal
 from servicekit.http import BadRequest, JSONResponse
 from servicekit.service import Service
 
@@ -18,7 +19,6 @@ from ..domain.access import require_financing_privilege
 from ..domain.errors import Refused
 from ..service_layer import views
 
-USER_HEADER = "X-User-Id"
 MAX_HISTORY = 1000
 
 ClientQuery = Callable[[Request, str], Awaitable[Any]]
@@ -37,9 +37,10 @@ def register(service: Service) -> None:
     def for_privileged_users(query: ClientQuery) -> Callable[[Request], Awaitable[Any]]:
         async def endpoint(request: Request) -> Any:
             client_id = request.path_params["client_id"]
-            user_id = request.headers.get(USER_HEADER)
-            if not user_id:
-                raise BadRequest(f"say who asks: the {USER_HEADER} header is missing", status=401)
+            caller: Principal = request.state.principal
+            if caller.kind != "user":
+                raise BadRequest("the widget answers a user of the client, with the invoice-financing privilege", 403)
+            user_id = caller.subject
             try:
                 require_financing_privilege(user_id, await views.user_access(engine, client_id, user_id))
             except Refused as refusal:

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 from ledgerline_contracts import topics
+from ledgerline_contracts.auth import NotAuthenticated
 from ledgerline_contracts.financing import (
     PROVIDER_NAME,
     FinancingPostingsChanged,
@@ -26,7 +27,8 @@ from ledgerline_contracts.providers.buffer import (
     ConsentGiven,
     ConsentWithdrawn,
 )
-from servicekit.commands import answer
+from servicekit.auth import authorise_user_command
+from servicekit.commands import answer, refuse_caller
 from servicekit.messagebus import Handler
 
 from .. import SERVICE, metrics
@@ -52,6 +54,11 @@ class CommandBatch(StreamBatch):
 
     async def dispatch(self, handler: Handler, message: Message) -> None:
         assert isinstance(message, FinancingCommand)  # the routing table answers every command of the topic
+        try:
+            authorise_user_command(self.caller(message), message)
+        except NotAuthenticated as refusal:
+            refuse_caller(self.uow, SERVICE, message, refusal)
+            return
         try:
             self.access = require_financing_privilege(
                 message.acting_user, await self.repo.user_access(message.client_id, message.acting_user)

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from ..domain.model import Client, CustomerCard, Invoice
+from .repository import InvoiceIdTaken
 
 
 @dataclass
@@ -24,7 +25,8 @@ class InvoicingStore:
     cards: dict[tuple[str, int], CustomerCard] = field(default_factory=dict)
     invoices: dict[UUID, tuple[str, Invoice]] = field(default_factory=dict)
     status_history: list[tuple[str, UUID, int, str, str, str | None, bool]] = field(default_factory=list)
-    booking_problems: dict[str, tuple[str, UUID, str | None, str, str]] = field(default_factory=dict)
+    booking_problems: dict[tuple[str, str], tuple[UUID, str | None, str, str]] = field(default_factory=dict)
+    """(client, idempotency key) → (invoice, event type, code, reason): the ledger's keys are per client."""
 
     def repository(self, uow: Any = None) -> InMemoryInvoicingRepository:
         """The repository factory the service layer takes (`consumers(repository=store.repository)`)."""
@@ -40,12 +42,16 @@ class InMemoryInvoicingRepository:
         self._dirty_invoices: set[UUID] = set()
 
     async def flush(self) -> None:
+        dirty = [found for i in self._dirty_invoices if (found := self._invoices[i]) is not None]
+        # As the upsert's WHERE: another client's invoice is never overwritten, and the batch fails (before it has
+        # written anything, as a rollback would leave it).
+        taken = {i.invoice_id for c, i in dirty if (had := self._store.invoices.get(i.invoice_id)) and had[0] != c}
+        if taken:
+            raise InvoiceIdTaken(taken)
         for client_id in self._dirty_clients:
             self._store.clients[client_id] = copy.deepcopy(self._clients[client_id])
-        for invoice_id in self._dirty_invoices:
-            found = self._invoices[invoice_id]
-            if found is not None:
-                self._store.invoices[invoice_id] = copy.deepcopy(found)
+        for client_id, invoice in dirty:
+            self._store.invoices[invoice.invoice_id] = copy.deepcopy((client_id, invoice))
         self._dirty_clients.clear()
         self._dirty_invoices.clear()
 
@@ -84,6 +90,12 @@ class InMemoryInvoicingRepository:
         found = self._invoices.get(invoice_id)
         return found[1] if found and found[0] == client_id else None
 
+    async def owner(self, invoice_id: UUID) -> str | None:
+        if invoice_id not in self._invoices:
+            await self.load_invoices([invoice_id])
+        found = self._invoices.get(invoice_id)
+        return found[0] if found else None
+
     async def load_invoices(self, invoice_ids: Iterable[UUID]) -> None:
         for invoice_id in set(invoice_ids) - self._invoices.keys():
             self._invoices[invoice_id] = copy.deepcopy(self._store.invoices.get(invoice_id))
@@ -98,6 +110,11 @@ class InMemoryInvoicingRepository:
             if client is not None and (client.closed_through is None or client.closed_through < through):
                 client.closed_through = through
 
+    async def reopen_period(self, client_id: str, closed_through: date | None) -> None:
+        client = self._store.clients.get(client_id)
+        if client is not None:
+            client.closed_through = closed_through
+
     async def record_settlements(self, open_items: Iterable[tuple[str, str, int, int]]) -> None:
         for client_id, number, customer, balance in open_items:
             for owner, invoice in self._store.invoices.values():
@@ -105,8 +122,8 @@ class InMemoryInvoicingRepository:
                     invoice.paid_ore = max(invoice.gross_ore - invoice.credited_ore - balance, 0)
 
     async def record_booking_problems(self, problems: Iterable[tuple[str, str, UUID, str | None, str, str]]) -> None:
-        for key, *problem in problems:
-            self._store.booking_problems.setdefault(key, tuple(problem))  # type: ignore[arg-type]
+        for key, client_id, *problem in problems:
+            self._store.booking_problems.setdefault((client_id, key), tuple(problem))  # type: ignore[arg-type]
 
     async def unsent_legacy_count(self, client_id: str) -> int:
         await self.flush()

@@ -111,7 +111,9 @@ _INVOICE_COLUMNS = {
 _NAMES = ", ".join(_INVOICE_COLUMNS)
 _ARRAYS = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_INVOICE_COLUMNS.values(), 1))
 _UPSERT_INVOICES = (
-    # One statement for a batch's invoices (their ids are distinct): unnest() of one array per column.
+    # One statement for a batch's invoices (their ids are distinct): unnest() of one array per column. An invoice
+    # id is global and belongs to the client that created it: a row of another client is never overwritten, and
+    # RETURNING names the rows written, so `flush` sees any that were not.
     f"INSERT INTO invoices ({_NAMES}, sent_at) SELECT u.*, CASE WHEN u.state = 'sent' THEN now() END "
     f"FROM unnest({_ARRAYS}) AS u({_NAMES}) "
     "ON CONFLICT (invoice_id) DO UPDATE SET number = EXCLUDED.number, state = EXCLUDED.state, "
@@ -120,8 +122,20 @@ _UPSERT_INVOICES = (
     "status_sequence = EXCLUDED.status_sequence, reminders = EXCLUDED.reminders, "
     "debt_collection = EXCLUDED.debt_collection, legacy_transfer = EXCLUDED.legacy_transfer, "
     "paid_ore = EXCLUDED.paid_ore, credited_ore = EXCLUDED.credited_ore, passed_on_ore = EXCLUDED.passed_on_ore, "
-    "sent_at = COALESCE(invoices.sent_at, EXCLUDED.sent_at)"
+    "sent_at = COALESCE(invoices.sent_at, EXCLUDED.sent_at) "
+    "WHERE invoices.client_id = EXCLUDED.client_id "
+    "RETURNING invoice_id"
 )
+
+
+class InvoiceIdTaken(RuntimeError):
+    """Invoices this batch wrote whose ids another client's transaction had taken first (committed after this batch
+    read them as free). The batch fails and is retried; the retry reads the other client's invoice and refuses the
+    command that named it (`rules.check_invoice_owner`)."""
+
+    def __init__(self, invoice_ids: Iterable[UUID]) -> None:
+        self.invoice_ids = sorted(invoice_ids)
+        super().__init__(f"invoice ids taken by another client meanwhile: {', '.join(map(str, self.invoice_ids))}")
 
 
 def _invoice_row(client_id: str, invoice: Invoice) -> tuple[object, ...]:
@@ -180,7 +194,11 @@ class InvoicingRepository:
         dirty = [found for i in self._dirty_invoices if (found := self._invoices[i]) is not None]
         if dirty:
             rows = [_invoice_row(c, inv) for c, inv in dirty]
-            await (await self._db()).execute(_UPSERT_INVOICES, *(list(column) for column in zip(*rows, strict=True)))
+            written = await (await self._db()).fetch(
+                _UPSERT_INVOICES, *(list(column) for column in zip(*rows, strict=True))
+            )
+            if len(written) != len(rows):
+                raise InvoiceIdTaken({inv.invoice_id for _, inv in dirty} - {r["invoice_id"] for r in written})
         self._dirty_clients.clear()
         self._dirty_invoices.clear()
 
@@ -299,6 +317,13 @@ class InvoicingRepository:
         found = self._invoices.get(invoice_id)
         return found[1] if found and found[0] == client_id else None
 
+    async def owner(self, invoice_id: UUID) -> str | None:
+        """The client the invoice id belongs to (read and locked as `invoice` reads it), or None if it is free."""
+        if invoice_id not in self._invoices:
+            await self.load_invoices([invoice_id])
+        found = self._invoices.get(invoice_id)
+        return found[0] if found else None
+
     async def load_invoices(self, invoice_ids: Iterable[UUID]) -> None:
         """Reads (and locks) every invoice a batch will touch, in one statement."""
         wanted = sorted(set(invoice_ids) - self._invoices.keys())
@@ -324,6 +349,15 @@ class InvoicingRepository:
                 [(client, day.isoformat()) for client, day in rows],
             )
 
+    async def reopen_period(self, client_id: str, closed_through: date | None) -> None:
+        """The ledger re-opened a closed period: its word replaces ours, backwards too."""
+        await (await self._db()).execute(
+            "UPDATE clients SET settings = CASE WHEN $2::text IS NULL THEN settings - 'closed_through' "
+            "ELSE jsonb_set(settings, '{closed_through}', to_jsonb($2::text)) END WHERE client_id = $1",
+            client_id,
+            closed_through.isoformat() if closed_through else None,
+        )
+
     async def record_settlements(self, open_items: Iterable[tuple[str, str, int, int]]) -> None:
         """(client, invoice number, customer, balance) from the ledger: what is open is what is not yet paid
         (credit notes aside). Only this column changes, so no concurrent status update or command is lost."""
@@ -345,7 +379,7 @@ class InvoicingRepository:
         if rows:
             await (await self._db()).executemany(
                 "INSERT INTO booking_problems (idempotency_key, client_id, invoice_id, event_type, code, reason) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, idempotency_key) DO NOTHING",
                 rows,
             )
 

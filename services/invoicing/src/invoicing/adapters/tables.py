@@ -52,6 +52,11 @@ customers = Table(
     PrimaryKeyConstraint("client_id", "number"),
 )
 
+# An invoice id is global, not per client: the client that created it owns it, and any other client's command
+# naming it is refused ("invoice id X belongs to another client"; the upsert never overwrites another client's
+# row). The id travels on to the factoring gateway, to the providers (their topics are keyed by it, their events
+# name the invoice by it alone) and into the ledger's bookings, so one id must mean one invoice everywhere:
+# composite keys here would leave the providers' events ambiguous.
 invoices = Table(
     "invoices",
     metadata,
@@ -92,13 +97,14 @@ Index("invoices_client_state", invoices.c.client_id, invoices.c.state)
 booking_problems = Table(
     "booking_problems",
     metadata,
-    Column("idempotency_key", Text, primary_key=True),
+    Column("idempotency_key", Text, nullable=False),
     Column("client_id", Text, nullable=False),
     Column("invoice_id", UUID(as_uuid=True), nullable=False),
     Column("event_type", Text, nullable=True),
     Column("code", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("rejected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("client_id", "idempotency_key"),  # the ledger's idempotency keys are per client
 )
 Index("booking_problems_invoice", booking_problems.c.invoice_id)
 

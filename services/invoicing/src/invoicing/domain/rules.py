@@ -146,6 +146,13 @@ def turn_off_legacy_factoring(client: Client, unsent: int) -> None:
 
 
 # --- invoices -----------------------------------------------------------------------------------------------------
+def check_invoice_owner(client: Client, invoice_id: UUID, owner: str | None) -> None:
+    """An invoice id is global: the client that created it owns it, and a command of any other client naming it is
+    refused. The reason says that the id is taken, never by whom."""
+    if owner is not None and owner != client.client_id:
+        raise Refused(f"invoice id {invoice_id} belongs to another client")
+
+
 def vat_of(line: InvoiceLine) -> int:
     """VAT per line, rounded half up to the øre (integer arithmetic: no float ever touches money)."""
     return (line.net_ore * VAT_RATES[line.vat_code] + 50) // 100

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from ledgerline_contracts import topics
+from ledgerline_contracts import auth, topics
 from ledgerline_contracts.factoring import FactoringActivated, FactoringActivationRefused, FactoringStatusChanged
 from ledgerline_contracts.invoicing import (
     ActivateFactoringIntegration,
@@ -45,10 +45,12 @@ from ledgerline_contracts.ledger import (
     OpenItemChanged,
     PartyKind,
     PeriodClosed,
+    PeriodReopened,
     UpsertParty,
 )
 from ledgerline_contracts.messages import Command, Message
-from servicekit.commands import answer, answer_later
+from servicekit.auth import authorise_user_command
+from servicekit.commands import answer, answer_later, refuse_caller
 from servicekit.messagebus import Batch, Consumer, Handler
 from servicekit.unit_of_work import UnitOfWork
 
@@ -87,6 +89,7 @@ class InvoicingBatch(Batch):
     async def invoice(self, client: Client, command: SendInvoice | RegisterPayment | IssueCreditNote) -> Invoice:
         invoice = await self.repo.invoice(client.client_id, command.invoice_id)
         if invoice is None:
+            rules.check_invoice_owner(client, command.invoice_id, await self.repo.owner(command.invoice_id))
             raise Refused(f"invoice {command.invoice_id} does not exist")
         return invoice
 
@@ -110,6 +113,15 @@ class CommandBatch(InvoicingBatch):
 
     async def dispatch(self, handler: Handler, message: Message) -> None:
         assert isinstance(message, Command)
+        try:
+            caller = self.caller(message)
+            if isinstance(message, CreateClient):  # a new tenant has no users yet: the platform makes it
+                caller.require_operator(auth.CREATE_CLIENTS)
+            else:
+                authorise_user_command(caller, message)
+        except auth.NotAuthenticated as refusal:
+            refuse_caller(self.uow, SERVICE, message, refusal)
+            return
         try:  # the rules refuse before anything changes, so a refusal leaves nothing to undo
             details = await handler(self, message)
         except Refused as refusal:
@@ -374,7 +386,9 @@ async def exclude(batch: CommandBatch, command: ExcludeCustomerFromFactoring) ->
 async def create_draft(batch: CommandBatch, command: CreateInvoiceDraft) -> dict[str, Any]:
     client = await batch.client(command.client_id)
     rules.require_user(client, command.acting_user)
-    if await batch.repo.invoice(client.client_id, command.invoice_id) is not None:
+    owner = await batch.repo.owner(command.invoice_id)
+    rules.check_invoice_owner(client, command.invoice_id, owner)
+    if owner is not None:
         raise Refused(f"invoice {command.invoice_id} already exists")
     await batch.card(client, command.customer_number)
     net, vat, gross = rules.totals(command.lines)
@@ -439,8 +453,9 @@ async def pay(batch: CommandBatch, command: RegisterPayment) -> dict[str, Any]:
     rules.require_user(client, command.acting_user)
     invoice = await batch.invoice(client, command)
     payment_id = command.payment_id or command.message_id
-    # One bank transaction may pay several invoices: the payment id is unique per invoice, not overall.
-    async with _once(batch.uow, "invoicing.payments", f"{invoice.invoice_id}:{payment_id}") as first:
+    # One bank transaction may pay several invoices: the payment id is unique per client and invoice, not overall.
+    key = f"{client.client_id}:{invoice.invoice_id}:{payment_id}"
+    async with _once(batch.uow, "invoicing.payments", key) as first:
         if first:
             rules.check_open_period(client, command.paid_on, "payment date")
             providers = rules.check_payment(invoice, command.amount_ore)
@@ -477,7 +492,9 @@ async def credit(batch: CommandBatch, command: IssueCreditNote) -> dict[str, Any
     client = await batch.client(command.client_id)
     rules.require_user(client, command.acting_user)
     invoice = await batch.invoice(client, command)
-    async with _once(batch.uow, "invoicing.credit-notes", str(command.credit_note_id)) as first:
+    # A credit note id is unique per client: another client's equal id neither blocks nor repeats this one.
+    key = f"{client.client_id}:{command.credit_note_id}"
+    async with _once(batch.uow, "invoicing.credit-notes", key, unscoped=str(command.credit_note_id)) as first:
         if first:
             rules.check_open_period(client, command.credited_on, "credit note date")
             amount = rules.check_credit(invoice, command.amount_ore)
@@ -531,13 +548,22 @@ INVOICE_COMMANDS = (CreateInvoiceDraft, SendInvoice, RegisterPayment, IssueCredi
 
 
 @asynccontextmanager
-async def _once(uow: UnitOfWork, business: str, key: str) -> AsyncIterator[bool]:
+async def _once(uow: UnitOfWork, business: str, key: str, unscoped: str | None = None) -> AsyncIterator[bool]:
     """Whether a business id (a credit note's, a payment's) is new, claimed in this transaction like a message id.
 
     A resent command with a new message id but the same business id then changes nothing. A refusal inside the
     block releases the id again, so a corrected command with the same id is not taken for a repeat.
+
+    Keys name the client. `unscoped` is the key the same id had before they did (credit notes, migration
+    e3a91c5d7f20): the inbox never said whose those were, so such an id stays taken for every client. It is only
+    looked at, never claimed anew.
     """
     first = bool(await uow.claim(business, [key]))
+    if first and unscoped is not None:
+        if await uow.claim(business, [unscoped]):
+            await uow.release(business, [unscoped])
+        else:
+            first = False
     try:
         yield first
     except Refused:
@@ -548,6 +574,13 @@ async def _once(uow: UnitOfWork, business: str, key: str) -> AsyncIterator[bool]
 # --- from the ledger ----------------------------------------------------------------------------------------------
 async def period_closed(batch: LedgerEventBatch, event: PeriodClosed) -> None:
     batch.closed_periods.append((event.client_id, event.closed_through))
+
+
+async def period_reopened(batch: LedgerEventBatch, event: PeriodReopened) -> None:
+    # Closings earlier in the batch first, so the re-opening that followed them wins.
+    await batch.repo.record_closed_periods(batch.closed_periods)
+    batch.closed_periods.clear()
+    await batch.repo.reopen_period(event.client_id, event.closed_through)
 
 
 async def open_item_changed(batch: LedgerEventBatch, event: OpenItemChanged) -> None:
@@ -592,6 +625,7 @@ HANDLERS: dict[type[Message], Handler] = {
     FactoringActivationRefused: activation_refused,
     FactoringStatusChanged: status_changed,
     PeriodClosed: period_closed,
+    PeriodReopened: period_reopened,
     OpenItemChanged: open_item_changed,
     BookingRejected: booking_rejected,
 }

@@ -17,7 +17,7 @@ INVOICE_COLUMNS = (
     # Bookings of this invoice the ledger refused (rare: an empty list almost always).
     "COALESCE((SELECT json_agg(json_build_object('event_type', p.event_type, 'code', p.code, 'reason', p.reason, "
     "'rejected_at', p.rejected_at) ORDER BY p.rejected_at) FROM booking_problems p "
-    "WHERE p.invoice_id = invoices.invoice_id), '[]') AS booking_problems"
+    "WHERE p.invoice_id = invoices.invoice_id AND p.client_id = invoices.client_id), '[]') AS booking_problems"
 )
 
 
@@ -80,7 +80,8 @@ async def invoice(engine: AsyncEngine, client_id: str, invoice_id: UUID) -> dict
     result["factoring_history"] = await query(
         engine,
         "SELECT sequence, status, description, provider_event_id, applied, received_at "
-        "FROM factoring_status_history WHERE invoice_id = $1 ORDER BY id",
+        "FROM factoring_status_history WHERE invoice_id = $1 AND client_id = $2 ORDER BY id",
         invoice_id,
+        client_id,
     )
     return result

@@ -27,6 +27,7 @@ from .repository import (
     OpenItemBalance,
     OpenItemKey,
     OpenItemMove,
+    OperatorAction,
     Repository,
     StoredVoucher,
 )
@@ -89,6 +90,7 @@ class Tables:
     """reversed voucher → its reversal (`vouchers_reverses`, unique)"""
     rejected_bookings: dict[tuple[str, str], RejectionRow] = field(default_factory=dict)
     open_items: dict[OpenItemKey, OpenItemBalance] = field(default_factory=dict)
+    operator_actions: dict[int, OperatorAction] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(**{name: dict(table) for name, table in vars(self).items()})
@@ -189,6 +191,15 @@ class InMemoryLedgerRepository:
         if books is not None:
             closed = through if books.closed_through is None else max(books.closed_through, through)
             self._t.books[client_id] = replace(books, closed_through=closed)
+
+    async def reopen_period(self, client_id: str, closed_through: date | None) -> None:
+        books = self._t.books.get(client_id)
+        if books is not None:
+            self._t.books[client_id] = replace(books, closed_through=closed_through)
+
+    async def record_operator_actions(self, actions: Sequence[OperatorAction]) -> None:
+        for action in actions:
+            self._t.operator_actions[len(self._t.operator_actions) + 1] = action
 
     async def bump_chart_versions(self, client_ids: Iterable[str]) -> dict[str, int]:
         bumped: dict[str, int] = {}

@@ -9,6 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from ledgerline_contracts.ledger import AccountType, BookingSource, ControlRole, PartyKind
 from servicekit.db import PostgresUnitOfWork
@@ -82,6 +83,19 @@ class OpenItemBalance:
     due_date: date | None
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """One command of a platform operator, as the ledger's record of operator actions keeps it."""
+
+    client_id: str
+    command_id: UUID
+    command_type: str
+    operator: str
+    accepted: bool
+    reason: str | None
+    details: Mapping[str, object]
+
+
 class Repository(Protocol):
     """What the handlers read and write in one unit of work: `LedgerRepository` over PostgreSQL, and
     `adapters.memory.InMemoryLedgerRepository` for the handlers' unit tests."""
@@ -97,6 +111,10 @@ class Repository(Protocol):
     async def save_party(self, client_id: str, party: Party) -> None: ...
 
     async def close_period(self, client_id: str, through: date) -> None: ...
+
+    async def reopen_period(self, client_id: str, closed_through: date | None) -> None: ...
+
+    async def record_operator_actions(self, actions: Sequence[OperatorAction]) -> None: ...
 
     async def bump_chart_versions(self, client_ids: Iterable[str]) -> dict[str, int]: ...
 
@@ -227,6 +245,30 @@ class LedgerRepository:
             client_id,
             through,
         )
+
+    async def reopen_period(self, client_id: str, closed_through: date | None) -> None:
+        await (await self._db()).execute(
+            "UPDATE books SET closed_through = $2 WHERE client_id = $1", client_id, closed_through
+        )
+
+    async def record_operator_actions(self, actions: Sequence[OperatorAction]) -> None:
+        if actions:
+            await (await self._db()).executemany(
+                "INSERT INTO operator_actions (client_id, command_id, command_type, operator, accepted, reason, "
+                "details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                [
+                    (
+                        a.client_id,
+                        a.command_id,
+                        a.command_type,
+                        a.operator,
+                        a.accepted,
+                        a.reason,
+                        orjson.dumps(a.details).decode(),
+                    )
+                    for a in actions
+                ],
+            )
 
     async def bump_chart_versions(self, client_ids: Iterable[str]) -> dict[str, int]:
         db = await self._db()

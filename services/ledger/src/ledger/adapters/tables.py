@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -155,3 +156,20 @@ rejected_bookings = Table(
     Column("rejected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("client_id", "idempotency_key"),
 )
+
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("client_id", Text, nullable=False),
+    Column("command_id", UUID(as_uuid=True), nullable=False),
+    Column("command_type", Text, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("accepted", Boolean, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("details", JSONB, nullable=False, server_default="{}"),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("operator_actions_by_client", "client_id", "id"),
+)
+"""What platform operators did to a client's books (chart, periods, vouchers by hand), accepted or not: kept for
+the client's accountant and the auditor, never changed."""

@@ -84,6 +84,9 @@ def register(service: Service) -> None:
     async def rejected(request: Request) -> object:
         return await views.rejections(engine, request.path_params["client_id"])
 
+    async def operator_actions(request: Request) -> object:
+        return await views.operator_actions(engine, request.path_params["client_id"])
+
     prefix = "/clients/{client_id}"
     service.get(f"{prefix}/trial-balance", trial_balance)
     service.get(f"{prefix}/accounts/{{number}}", account)
@@ -94,3 +97,4 @@ def register(service: Service) -> None:
     service.get(f"{prefix}/vouchers", voucher_list)
     service.get(f"{prefix}/chart", chart)
     service.get(f"{prefix}/rejections", rejected)
+    service.get(f"{prefix}/operator-actions", operator_actions)

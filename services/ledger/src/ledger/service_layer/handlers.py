@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 from ledgerline_contracts import encoders, topics
+from ledgerline_contracts.auth import NotAuthenticated, Principal
 from ledgerline_contracts.ledger import (
     AccountUpserted,
     BookingRejected,
@@ -29,7 +30,9 @@ from ledgerline_contracts.ledger import (
     PartyKind,
     PartyUpserted,
     PeriodClosed,
+    PeriodReopened,
     PostVoucher,
+    ReopenPeriod,
     ReverseVoucher,
     SubledgerSeriesCreated,
     UpsertAccount,
@@ -38,7 +41,7 @@ from ledgerline_contracts.ledger import (
 )
 from ledgerline_contracts.messages import Command, Message
 from servicekit import metrics
-from servicekit.commands import answer
+from servicekit.commands import answer, refuse_caller
 from servicekit.consumer import Delivery
 from servicekit.messagebus import Batch, Consumer, Handler
 from servicekit.unit_of_work import UnitOfWork
@@ -51,9 +54,10 @@ from ..adapters.repository import (
     NewVoucher,
     OpenItemKey,
     OpenItemMove,
+    OperatorAction,
     Repository,
 )
-from ..domain import rules
+from ..domain import access, rules
 from ..domain.chart import DEFAULT_ACCOUNTS, DEFAULT_SERIES, Account, Chart, Series
 from ..domain.rules import Line, Refused
 
@@ -94,10 +98,27 @@ class CommandBatch(Batch):
         self.reversed_in_batch: set[UUID] = set()
         self.changed_charts: set[str] = set()
         self.results: list[_Result] = []
+        self.operators: dict[UUID, Principal] = {}
+        """The platform operator behind each operator command, for the record of operator actions."""
 
     async def claim(self, deliveries: Sequence[Delivery]) -> list[Message]:
-        """Every command of the batch (a repeat is answered too); `fresh` holds the dedup keys seen first here."""
-        commands: list[Message] = [d.message for d in deliveries if isinstance(d.message, Command)]
+        """Every command of the batch from a sender allowed to send it (a repeat is answered too); `fresh` holds the
+        dedup keys seen first here. A command refused for its sender claims nothing: its booking key stays free
+        for the producer that owns it."""
+        commands: list[Message] = []
+        for delivery in deliveries:
+            command = delivery.message
+            if not isinstance(command, Command):
+                continue
+            try:
+                caller = self.caller(command)
+                access.authorise(caller, command)
+            except NotAuthenticated as refusal:
+                refuse_caller(self.uow, SERVICE, command, refusal)
+                continue
+            if caller.kind == "operator":
+                self.operators[command.message_id] = caller
+            commands.append(command)
         self.fresh = await self.uow.claim(self.group, [dedup_key(c) for c in commands])
         return commands
 
@@ -121,6 +142,21 @@ class CommandBatch(Batch):
         await self._write_vouchers()
         if self.changed_charts:
             await self.repo.bump_chart_versions(self.changed_charts)
+        await self.repo.record_operator_actions(
+            [
+                OperatorAction(
+                    r.command.client_id,
+                    r.command.message_id,
+                    r.command.type,
+                    operator.subject,
+                    r.accepted,
+                    r.reason,
+                    _action_details(r.command),
+                )
+                for r in self.results
+                if (operator := self.operators.get(r.command.message_id)) is not None
+            ]
+        )
         for result in self.results:
             details = dict(result.details)
             if result.voucher is not None:
@@ -390,6 +426,38 @@ async def close_period(batch: CommandBatch, command: ClosePeriod) -> None:
     batch.accept(command, closed_through=str(chart.closed_through))
 
 
+async def reopen_period(batch: CommandBatch, command: ReopenPeriod) -> None:
+    chart = _books(batch, command)
+    if chart.closed_through is None or command.reopen_from > chart.closed_through:
+        raise Refused(
+            "period_not_closed",
+            f"nothing to re-open: {command.reopen_from} is not in a closed period "
+            f"(closed through {chart.closed_through or 'nothing'})",
+        )
+    closed_through = command.reopen_from - timedelta(days=1)
+    await batch.repo.reopen_period(command.client_id, closed_through)
+    chart.closed_through = closed_through
+    batch.changed_charts.add(command.client_id)
+    batch.uow.publish(
+        topics.TOPIC_LEDGER_EVENTS,
+        PeriodReopened(
+            client_id=command.client_id,
+            correlation_id=command.correlation_id,
+            closed_through=closed_through,
+            reopened_from=command.reopen_from,
+            reason=command.reason,
+            operator=batch.operators[command.message_id].subject,
+        ),
+        key=command.client_id,
+    )
+    batch.accept(command, closed_through=str(closed_through))
+
+
+def _action_details(command: Command) -> dict[str, object]:
+    """What the record of operator actions keeps of a command: its own fields, without the envelope's."""
+    return command.model_dump(mode="json", exclude={"type", "version", "message_id", "occurred_at", "reply"})
+
+
 def _books(batch: CommandBatch, command: Command) -> Chart:
     """The client's chart, or `Refused` if the client has no books yet."""
     chart = batch.charts[command.client_id]
@@ -407,6 +475,7 @@ HANDLERS: dict[type[Message], Handler] = {
     CreateSubledgerSeries: create_subledger_series,
     UpsertParty: upsert_party,
     ClosePeriod: close_period,
+    ReopenPeriod: reopen_period,
 }
 
 

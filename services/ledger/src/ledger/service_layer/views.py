@@ -191,3 +191,13 @@ async def rejections(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]
         "WHERE client_id = $1 ORDER BY rejected_at",
         client_id,
     )
+
+
+async def operator_actions(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]:
+    """What platform operators did to the client's books, oldest first."""
+    return await query(
+        engine,
+        "SELECT command_id, command_type, operator, accepted, reason, details, recorded_at FROM operator_actions "
+        "WHERE client_id = $1 ORDER BY id",
+        client_id,
+    )
