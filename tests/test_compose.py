@@ -49,7 +49,7 @@ def test_ports_and_healthchecks_match_the_settings() -> None:
         spec = COMPOSE["services"][service]
         port = int(spec["environment"][f"{_settings(service).model_config['env_prefix']}HTTP_PORT"])
         assert port == _settings(service).model_fields["http_port"].default
-        assert spec["ports"] == [f"{port}:{port}"]
+        assert spec["ports"] == [f"127.0.0.1:{port}:{port}"]  # published on the host's loopback only
         assert f":{port}/readyz" in " ".join(spec["healthcheck"]["test"])
 
 
@@ -91,7 +91,7 @@ def test_every_simulator_runs_in_compose_like_the_local_stack_runs_it() -> None:
             assert variable.removeprefix(prefix).lower() in SimulatorSettings.model_fields, f"{name}: {variable}"
         assert spec["environment"]["SIMULATOR_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert int(spec["environment"]["SIMULATOR_HTTP_PORT"]) == port
-        assert spec["ports"] == [f"{port}:{port}"]
+        assert spec["ports"] == [f"127.0.0.1:{port}:{port}"]  # published on the host's loopback only
         assert f":{port}/readyz" in " ".join(spec["healthcheck"]["test"])
         assert "postgres" not in spec["depends_on"], f"{name} needs the broker only"
 
@@ -114,7 +114,7 @@ def test_grafana_is_provisioned_from_the_repository_with_prometheus_as_its_data_
         mounts[target] = ROOT / source
     provisioning = mounts["/etc/grafana/provisioning"]
     datasources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())["datasources"]
-    prometheus_port = COMPOSE["services"]["prometheus"]["ports"][0].split(":")[1]
+    prometheus_port = COMPOSE["services"]["prometheus"]["ports"][0].split(":")[-1]
     assert [(d["type"], d["url"]) for d in datasources] == [("prometheus", f"http://prometheus:{prometheus_port}")]
     (provider,) = yaml.safe_load((provisioning / "dashboards/ledgerline.yml").read_text())["providers"]
     dashboards = mounts[provider["options"]["path"]]
@@ -182,3 +182,19 @@ def test_the_acls_are_the_tables_and_come_before_any_process() -> None:
     assert acls["depends_on"] == {"kafka-topics": {"condition": "service_completed_successfully"}}
     for name in (*Stack.SERVICES, *Stack.simulators()):
         assert COMPOSE["services"][name]["depends_on"]["kafka-acls"] == {"condition": "service_completed_successfully"}
+
+
+def test_every_published_port_is_on_the_hosts_loopback() -> None:
+    """The compose stack publishes what an operator needs (queries, dashboards) to the host itself, nobody else."""
+    for name, spec in COMPOSE["services"].items():
+        for published in spec.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), f"{name} publishes {published} beyond the host"
+
+
+def test_every_service_has_its_token_keys() -> None:
+    for service in Stack.SERVICES:
+        spec = COMPOSE["services"][service]
+        prefix = _settings(service).model_config["env_prefix"]
+        assert spec["environment"][f"{prefix}AUTH_PUBLIC_KEYS_DIR"] == "/keys/public"
+        assert spec["environment"][f"{prefix}AUTH_SIGNING_KEY"] == f"/keys/private/{service}.key"
+        assert "keys:/keys:ro" in spec["volumes"] and spec["depends_on"]["keys"]

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -133,6 +134,14 @@ def topics(
     """Create every topic of the system that does not exist yet."""
     created = asyncio.run(ensure_topics(bootstrap, replication=replication))
     console.print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+
+
+@app.command("keys")
+def keys(directory: Path = typer.Option(None, "--dir", help="Where (default: the state folder's keys/).")) -> None:
+    """Make the token issuers' key pairs that are missing: the users' issuer and each service."""
+    made = auth.ensure_keys(directory, (auth.USERS_ISSUER, *tokens.SERVICES)) if directory else []
+    where = directory or tokens.keys_dir()
+    console.print(f"keys in {where}" + (f"; made {', '.join(made)}" if made else ""))
 
 
 @app.command("login")
