@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from ledgerline_cli import tokens
 from ledgerline_cli.kafka_security import client_kwargs
 from ledgerline_cli.tokens import local_issuer
 from ledgerline_contracts import auth, topics
@@ -94,9 +95,9 @@ def user_tokens(user: str, seconds: int = 3600) -> Headers:
     return headers
 
 
-def operator_token(seconds: int = 3600) -> Headers:
-    """A platform operator's token with every privilege, the same on every record."""
-    header = [auth.bearer(local_issuer().operator("benchmark", seconds=seconds))]
+def service_token(service: str, seconds: int = 3600) -> Headers:
+    """One of our services' own token (the benchmark stands in for that service), the same on every record."""
+    header = [auth.bearer(tokens.service_issuer(service).service(seconds=seconds))]
     return lambda _key: header
 
 

@@ -57,9 +57,9 @@ from .kafka_io import (
     command_all,
     delete_namespace_topics,
     new_producer,
-    operator_token,
     our_vouchers_posted,
     publish,
+    service_token,
     topic_prefix,
 )
 from .metrics import batch_profile, metric_sum, scrape
@@ -71,7 +71,8 @@ TODAY = date.today()
 MIN_SUSTAINED_WINDOW_S = 2.0
 TARGET_LINES_PER_S = 20_000
 """The ledger's target on a 2-core machine (drawn in the plot; never used in a figure)."""
-SOURCE = "bench"
+SOURCE = "invoicing"
+"""The ledger benchmark stands in for invoicing (its sales and payments), signing as invoicing does."""
 
 
 # --- the workload -------------------------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ async def open_books(books: list[_Book], timeout: float) -> None:
             L.UpsertParty(client_id=book.client_id, number=n, name=f"Kunde {n}", kind=L.PartyKind.CUSTOMER)
             for n in book.customers
         ]
-    results = await command_all(BOOTSTRAP, topics.TOPIC_LEDGER_COMMANDS.name, commands, timeout, operator_token())
+    results = await command_all(BOOTSTRAP, topics.TOPIC_LEDGER_COMMANDS.name, commands, timeout, service_token(SOURCE))
     refused = [r for r in results if not r["accepted"]]
     if refused:
         raise BenchAborted(f"the ledger refused {len(refused)} set-up commands, e.g. {refused[0]['reason']}")
@@ -370,7 +371,7 @@ async def _preload(
     await producer.start()
     try:
         started = time.monotonic()
-        await publish(producer, topics.TOPIC_LEDGER_COMMANDS.name, records, headers=operator_token())
+        await publish(producer, topics.TOPIC_LEDGER_COMMANDS.name, records, headers=service_token(SOURCE))
         preload_s = time.monotonic() - started
     finally:
         await producer.stop()
