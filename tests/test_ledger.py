@@ -158,21 +158,29 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_c
     wrong_schema = {"type": "ledger.PostVoucher", "version": 1, "client_id": client_id, "lines": "many"}
     import orjson
 
-    junk = [b"{not json", orjson.dumps(wrong_schema), orjson.dumps(wrong_version)]
+    # A misspelt field is not ignored (it would book something else than meant): refused, and the sender told which.
+    misspelt_id = uuid.uuid4()
+    misspelt = valid.model_dump(mode="json") | {"message_id": str(misspelt_id), "idempotency": "typo"}
+
+    junk = [b"{not json", orjson.dumps(wrong_schema), orjson.dumps(wrong_version), orjson.dumps(misspelt)]
     for raw in junk:
         await bus.send(topics.TOPIC_LEDGER_COMMANDS, raw, client_id)
     result = await bus.command(topics.TOPIC_LEDGER_COMMANDS, valid, key=client_id)
     assert result.accepted
+    answer = await bus.result(misspelt_id)
+    assert not answer.accepted and answer.reason is not None
+    assert "idempotency: Extra inputs are not permitted" in answer.reason, answer.reason
     letters = await bus.wait_count(
         topics.dead_letters("ledger"),
         lambda m: isinstance(m, DeadLetter) and m.key_b64 == base64.b64encode(client_id.encode()).decode(),
-        3,
+        4,
     )
     by_bytes = {base64.b64decode(m.value_b64 or ""): m for m in letters}
     assert set(by_bytes) == set(junk)
     assert "not JSON" in by_bytes[junk[0]].error
     assert "lines" in by_bytes[junk[1]].error
     assert "unknown contract version 9" in by_bytes[junk[2]].error
+    assert "idempotency" in by_bytes[junk[3]].error
     assert all(m.consumer_group == "ledger" and m.topic == topics.TOPIC_LEDGER_COMMANDS.name for m in letters)
 
 

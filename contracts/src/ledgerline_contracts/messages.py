@@ -68,7 +68,13 @@ class ClientMessage(Message):
 
 
 class Command(ClientMessage):
-    """A request to change state. The handling service answers with a `CommandResult` keyed by `message_id`."""
+    """A request to change state. The handling service answers with a `CommandResult` keyed by `message_id`.
+
+    Unknown fields are refused, not ignored: a misspelt field (`"amount"` for `"amount_ore"`) would otherwise
+    silently take its default and change what the command means. (Events ignore unknown fields, so that a newer
+    producer's additions do not break an older consumer.)"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     reply: bool = Field(
         default=True,

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 import orjson
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -36,7 +37,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from ledgerline_contracts import auth, topics
-from ledgerline_contracts.messages import Catalogue, Message, UndecodableMessage
+from ledgerline_contracts.messages import Catalogue, Command, CommandResult, Message, UndecodableMessage
 from ledgerline_contracts.operations import KEEP_VALUE_BYTES, DeadLetter
 from ledgerline_contracts.topics import Topic, dead_letters
 
@@ -200,6 +201,34 @@ class DeadLetterPublisher:
         self._publisher = publisher
         self._service = service
 
+    async def refuse_command(self, data: Any, reason: str) -> None:
+        """Answers a command that could not be decoded (refused, with the reason naming the field), when it says
+        enough to be answered: its type, id and client, and no `"reply": false`."""
+        if not isinstance(data, dict) or data.get("reply") is False:
+            return
+        kind, client_id = data.get("type"), data.get("client_id")
+        try:
+            command_id = UUID(str(data.get("message_id")))
+        except ValueError:
+            return
+        if not isinstance(kind, str) or not isinstance(client_id, str):
+            return
+        result = CommandResult(
+            command_id=command_id,
+            command_type=kind[:200],
+            client_id=client_id[:64],
+            service=self._service,
+            accepted=False,
+            reason=f"invalid command: {reason}"[:4000],
+        )
+        key = str(command_id).encode()
+        try:
+            await (await self._publisher.send(topics.TOPIC_COMMAND_RESULTS.name, result.to_bytes(), key))
+        except KafkaError:
+            await self._publisher.renew()
+            raise
+        metrics.command_results.labels(self._service, kind[:200], "refused").inc()
+
     async def send(self, group: str, record: _Record, kind: str, error: str, attempts: int, first: datetime) -> None:
         letter = dead_letter(
             group,
@@ -233,6 +262,13 @@ class DeadLetterPublisher:
         )
 
 
+def _parsed(value: bytes | None) -> Any:
+    try:
+        return orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+
+
 class BatchProcessor:
     """Runs one subscription's batches through decode, handler, retries and dead letters."""
 
@@ -243,6 +279,13 @@ class BatchProcessor:
         self._dead_letter = dead_letter
         self._service = service
         self._policy = policy
+        self._answers = any(issubclass(m, Command) for m in subscription.catalogue.models)
+        """Commands are answered even when they cannot be decoded: the sender learns which field was wrong."""
+
+    async def _undecodable(self, record: _Record, reason: str, data: Any = None) -> None:
+        await self._dead_letter.send(self.subscription.group, record, "undecodable", reason, 1, datetime.now(UTC))
+        if self._answers:
+            await self._dead_letter.refuse_command(data if data is not None else _parsed(record.value), reason)
 
     async def process(self, message: KafkaMessage) -> None:
         records = _records(message)
@@ -255,13 +298,13 @@ class BatchProcessor:
                 decoded = self.subscription.catalogue.decode_record(record.value, self.subscription.wants)
             except UndecodableMessage as error:
                 messages += 1
-                await self._dead_letter.send(group, record, "undecodable", error.reason, 1, datetime.now(UTC))
+                await self._undecodable(record, error.reason)
                 continue
             messages += len(decoded)
             for item in decoded:
                 if item.error is not None:
                     refused = replace(record, value=item.original())  # the item alone, replayable as it is
-                    await self._dead_letter.send(group, refused, "undecodable", item.error, 1, datetime.now(UTC))
+                    await self._undecodable(refused, item.error, item.item)
                 elif item.message is not None:  # None: a type this consumer does not act on
                     deliveries.append(
                         Delivery(
