@@ -32,14 +32,6 @@ class CommandRefused(Exception):
         self.result = result
 
 
-class _Automatic:
-    pass
-
-
-AUTOMATIC = _Automatic()
-"""Sign the command as the local front end would (`auth.front_end_token`)."""
-
-
 class Bus:
     issuer: auth.Issuer | None = None
     """Signs the commands' tokens: the local issuer (`ledgerline_cli.tokens`) unless set."""
@@ -143,7 +135,7 @@ class Bus:
         topic: Topic | str,
         message: Message | bytes,
         key: str | bytes | None,
-        token: str | _Automatic | None = AUTOMATIC,
+        token: str | auth.FrontEnd | None = auth.AS_FRONT_END,
     ) -> None:
         """Publishes one record. On a topic marked `authenticated` it carries `token` (by default the one the local
         front end signs for the message; None: no token at all)."""
@@ -151,7 +143,7 @@ class Bus:
         name = topic.name if isinstance(topic, Topic) else topic
         value = message if isinstance(message, bytes) else message.to_bytes()
         headers = []
-        if isinstance(token, _Automatic):
+        if isinstance(token, auth.FrontEnd):
             signed = isinstance(topic, Topic) and topic.authenticated and isinstance(message, Message)
             token = auth.front_end_token(self.signer(), message) if signed else None
         if token is not None:
@@ -175,7 +167,7 @@ class Bus:
         key: str,
         timeout: float = 30.0,
         expect_accepted: bool = True,
-        token: str | _Automatic | None = AUTOMATIC,
+        token: str | auth.FrontEnd | None = auth.AS_FRONT_END,
     ) -> CommandResult:
         """Publishes a command and waits for the service's CommandResult."""
         await self.send(topic, command, key, token)

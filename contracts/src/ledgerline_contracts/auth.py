@@ -205,6 +205,14 @@ def bearer(token: str) -> tuple[str, bytes]:
     return HEADER, f"Bearer {token}".encode()
 
 
+class FrontEnd:
+    """The token argument's default where commands are sent on users' behalf (the CLI, tests): sign each command
+    as the front end would (`front_end_token`), rather than sending a given token or none."""
+
+
+AS_FRONT_END = FrontEnd()
+
+
 def front_end_token(issuer: Issuer, command: object, operator: str = "operator") -> str:
     """The token a front end that has authenticated its user attaches to a command (a message, or its JSON as a
     dict): the acting user's, for a command that names one, else a platform operator's (creating clients, the

@@ -116,6 +116,8 @@ class FakeUnitOfWork:
 
 # --- tokens: keys made per test run, so handler tests sign and check tokens as the services do -------------------
 _KEYS = {name: auth.new_key() for name in (auth.USERS_ISSUER, "invoicing", "factoring-gateway", "financing-gateway")}
+AUTOMATIC = auth.AS_FRONT_END
+"""`deliver`'s default token: the one `token_for(message)` signs."""
 USERS = auth.Issuer(auth.USERS_ISSUER, _KEYS[auth.USERS_ISSUER])
 """Signs user and platform-operator tokens in tests."""
 VERIFIER = auth.Verifier({name: key.public_key() for name, key in _KEYS.items()})
@@ -132,20 +134,13 @@ def token_for(message: Message) -> str:
     return auth.front_end_token(USERS, message, operator="test-operator")
 
 
-class _Automatic:
-    pass
-
-
-AUTOMATIC = _Automatic()
-
-
 async def deliver(
     consumer: Consumer,
     handlers: Handlers,
     uow: FakeUnitOfWork,
     *messages: Message,
     partition: int = 0,
-    token: str | _Automatic | None = AUTOMATIC,
+    token: str | auth.FrontEnd | None = auth.AS_FRONT_END,
 ) -> None:
     """Runs messages through a consumer as one batch, as the real consumer does after decoding them: only the
     types the routing table sends this consumer, one unit of work, the same claims, handlers and writes. On
@@ -153,7 +148,7 @@ async def deliver(
     wanted = [m for m in messages if type(m) in handlers and type(m) in consumer.types().models]
 
     def headers(message: Message) -> dict[str, str]:
-        chosen = token_for(message) if isinstance(token, _Automatic) else token
+        chosen = token_for(message) if isinstance(token, auth.FrontEnd) else token
         return {auth.HEADER: f"Bearer {chosen}"} if consumer.topic.authenticated and chosen else {}
 
     deliveries = [

@@ -1,5 +1,4 @@
-"""The ledger's chart, asked of the ledger itself (its HTTP query, never its tables), and a client's users, asked
-of invoicing.
+"""The ledger's chart, asked of the ledger itself (its HTTP query, never its tables).
 
 Activation checks the mapping against what the ledger holds at that moment: a party added a second earlier is
 there, which a projection of the ledger's events could not promise.
@@ -48,28 +47,3 @@ class LedgerClient:
 
 def _control_account(chart: dict[str, list[dict[str, object]]], series: object) -> str:
     return next(str(s["control_account"]) for s in chart["series"] if s["code"] == series)
-
-
-class Directory(Protocol):
-    """Who a client's users are: invoicing owns users and roles; the gateway asks it."""
-
-    async def roles(self, client_id: str, user_id: str) -> frozenset[str]: ...
-
-
-class NoDirectory:
-    """Knows no one: without a directory, no user counts as an administrator."""
-
-    async def roles(self, client_id: str, user_id: str) -> frozenset[str]:
-        return frozenset()
-
-
-class InvoicingDirectory:
-    """Invoicing's own answer about a client's users (its HTTP query, asked when needed: the roles as they are)."""
-
-    def __init__(self, base_url: str, token: auth.ServiceToken | None = None) -> None:
-        self._get = ServiceQueries("invoicing service", base_url, token).get
-
-    async def roles(self, client_id: str, user_id: str) -> frozenset[str]:
-        client = await self._get(f"/clients/{client_id}", none_if_missing=True)
-        users = client["users"] if client else []
-        return next((frozenset(u["roles"]) for u in users if u["user_id"] == user_id), frozenset())

@@ -11,7 +11,8 @@ from servicekit.logging import get_logger
 from servicekit.service import BackgroundTask, Service
 
 from .. import metrics
-from ..adapters.ledger_client import InvoicingDirectory, LedgerClient
+from ..adapters.directory import InvoicingDirectory
+from ..adapters.ledger_client import LedgerClient
 from ..domain.providers import installed_adapters
 from ..service_layer import views
 from ..service_layer.handlers import consumers, handlers

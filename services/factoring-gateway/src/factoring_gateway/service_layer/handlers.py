@@ -50,7 +50,8 @@ from servicekit.unit_of_work import UnitOfWork, by_message_id
 
 from .. import SERVICE
 from .. import metrics as gateway_metrics
-from ..adapters.ledger_client import Directory, Ledger, NoDirectory
+from ..adapters.directory import Directory, NoDirectory
+from ..adapters.ledger_client import Ledger
 from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet, OtherClients
