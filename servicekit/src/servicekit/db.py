@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     Table,
@@ -59,6 +60,17 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("message_key", LargeBinary, nullable=True),
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text, nullable=True),
+        Column("quarantined_at", DateTime(timezone=True), nullable=True),
+    )
+    # Few rows are ever quarantined: a small index finds them (and the rows held behind them) cheaply.
+    Index(
+        "outbox_quarantined",
+        outbox.c.topic,
+        outbox.c.message_key,
+        outbox.c.id,
+        postgresql_where=outbox.c.quarantined_at.isnot(None),
     )
     inbox = Table(
         "inbox",
@@ -66,6 +78,7 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("consumer", Text, primary_key=True),
         Column("message_key", Text, primary_key=True),
         Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("fingerprint", LargeBinary, nullable=True),
     )
     Index("inbox_handled_at", inbox.c.handled_at)
     return outbox, inbox

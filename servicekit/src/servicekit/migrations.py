@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from .db import create_engine, plumbing_tables
+from .db import create_engine
 from .settings import ServiceSettings
 
 
@@ -60,12 +60,27 @@ def run_env(metadata: MetaData, settings_type: type[ServiceSettings]) -> None:
 
 
 def create_plumbing_tables() -> None:
-    """For a service's first migration: the outbox and inbox tables, exactly as `servicekit.db.plumbing_tables`
-    declares them (one declaration; the migration test compares the result with it)."""
+    """For a service's first migration: the outbox and inbox tables as they were first declared (later plumbing
+    migrations, e.g. `add_reliability_columns`, bring them to what `servicekit.db.plumbing_tables` declares now;
+    the migration test compares the result with it)."""
+    import sqlalchemy as sa
     from alembic import op
 
-    for table in plumbing_tables(MetaData()):
-        table.create(op.get_bind())
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
+        sa.Column("topic", sa.Text(), nullable=False),
+        sa.Column("message_key", sa.LargeBinary(), nullable=True),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.Text(), primary_key=True),
+        sa.Column("message_key", sa.Text(), primary_key=True),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index("inbox_handled_at", "inbox", ["handled_at"])
 
 
 def drop_plumbing_tables() -> None:
@@ -74,3 +89,30 @@ def drop_plumbing_tables() -> None:
     op.drop_table("outbox")
     op.drop_index("inbox_handled_at", table_name="inbox")
     op.drop_table("inbox")
+
+
+def add_reliability_columns() -> None:
+    """The second plumbing migration (issue 18): outbox rows count their failed attempts and can be quarantined;
+    inbox rows keep a fingerprint of what was claimed, so a reused message id with other content is seen."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.add_column("outbox", sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False))
+    op.add_column("outbox", sa.Column("last_error", sa.Text(), nullable=True))
+    op.add_column("outbox", sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(
+        "outbox_quarantined",
+        "outbox",
+        ["topic", "message_key", "id"],
+        postgresql_where=sa.text("quarantined_at IS NOT NULL"),
+    )
+    op.add_column("inbox", sa.Column("fingerprint", sa.LargeBinary(), nullable=True))
+
+
+def drop_reliability_columns() -> None:
+    from alembic import op
+
+    op.drop_column("inbox", "fingerprint")
+    op.drop_index("outbox_quarantined", table_name="outbox")
+    for column in ("quarantined_at", "last_error", "attempts"):
+        op.drop_column("outbox", column)
