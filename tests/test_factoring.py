@@ -530,3 +530,47 @@ async def test_a_credit_note_on_an_invoice_sold_to_fjord_is_owed_back_to_fjord(
     # The receivable, closed by the sale to Fjord, stays closed; Fjord now owes the client 2 500 less.
     expected = {"1590": 1_000_000, "2700": -200_000, "3000": -800_000}
     assert await settled_books(operator, client_id, expected) == expected
+
+
+async def test_provider_messages_without_ids_book_once_and_a_reused_id_is_a_visible_conflict(
+    operator: Operator, client_id: str
+) -> None:
+    """Issue 18, holes 1 and 6, on the real stack: Fjord's decision sent without `messageId`, three times, books
+    once; a recourse under the id of an earlier payment is dead-lettered as a conflict and books nothing."""
+    invoice = await prepared_invoice(operator, client_id, "fjord-invoice-sale")
+    inbound = topics.factoring_inbound("fjord-invoice-sale")
+
+    def without_id(message: fjord.FjordMessage) -> bytes:
+        data = orjson.loads(message.to_bytes())
+        del data["messageId"]
+        return orjson.dumps(data)
+
+    today = date.today()
+    decision = fjord.PurchaseDecision(
+        offer_ref=invoice, decision="APPROVED", purchase_price="12500.00", decided_on=today
+    )
+    paid = fjord.BuyerPayment(offer_ref=invoice, amount="12500.00", paid_on=today)
+    for _ in range(3):
+        await operator.bus.send(inbound, without_id(decision), str(invoice))
+    await operator.bus.send(inbound, paid, str(invoice))  # with an id: claimed with its content
+    await status_of(operator, client_id, invoice, "paid")
+    forged = fjord.RecourseNotice(
+        message_id=paid.message_id, offer_ref=invoice, amount="12500.00", returned_on=today, reason="forged"
+    )
+    await operator.bus.send(inbound, forged, str(invoice))  # other content under that id
+    letter = await operator.bus.wait_for(
+        topics.dead_letters(topics.group_for_provider("fjord-invoice-sale")),
+        lambda m: isinstance(m, DeadLetter) and m.error_kind == "conflict" and str(paid.message_id) in m.error,
+    )
+    assert "fjord-invoice-sale sent recourse under event id" in letter.error
+    refused_repeats = operator.bus.seen(
+        topics.dead_letters(topics.group_for_provider("fjord-invoice-sale")),
+        DeadLetter,
+        lambda m: m.error_kind == "refused" and str(invoice) in base64.b64decode(m.value_b64 or "").decode(),
+    )
+    assert refused_repeats == []  # the copies were repeats, not new decisions refused by the lifecycle
+    vouchers = await operator.vouchers(client_id, invoice)
+    assert [v["source"].get("event_type") for v in vouchers if v["source"]["service"] == "factoring-gateway"] == [
+        "purchase.approved"
+    ]
+    assert (await operator.invoice(client_id, invoice))["factoring_status"] == "paid"

@@ -97,7 +97,7 @@ async def test_every_line_written_while_a_batch_is_handled_names_its_records(deb
 
     async def handler(deliveries: Sequence[Delivery]) -> None:
         bound_for_handler.append(get_contextvars())
-        if len(deliveries) > 1:  # the batch fails as a whole: each record is tried again on its own
+        if len(deliveries) > 1:  # the batch fails as a whole: it is bisected, down to each record alone
             raise ValueError("one of these is bad")
         structlog.get_logger("handler").info("handled one record")
 
@@ -118,7 +118,7 @@ async def test_every_line_written_while_a_batch_is_handled_names_its_records(deb
     ids = {"client_id", "correlation_id", "client_ids", "correlation_ids"}
     assert [(line["event"], {k: v for k, v in line.items() if k in ids}) for line in debug_logs] == [
         ("handler failed", batch_ids),
-        ("batch failed, retrying its records one by one", batch_ids),
+        ("batch failed, bisecting it to isolate the failing records", batch_ids),
         ("handled one record", record_ids[0]),
         ("handled one record", record_ids[1]),
         ("batch handled", batch_ids),

@@ -146,8 +146,8 @@ def test_rendering_shows_every_row() -> None:
         for line in console.export_text().splitlines()
         if line.startswith("│")
     }
-    assert ("ledger", "up", "100.0/s", "100.0/s", "5.0/s", "7", "12", "1.5 s", "-", "16.0/s") in rows
-    assert ("invoicing", "down", "-", "-", "-", "-", "-", "-", "-", "-") in rows
+    assert ("ledger", "up", "100.0/s", "100.0/s", "5.0/s", "7", "12", "1.5 s", "-", "-", "16.0/s") in rows
+    assert ("invoicing", "down", "-", "-", "-", "-", "-", "-", "-", "-", "-") in rows
     assert (GROUP, "factoring-gateway", INBOUND, "20.0/s", "-", "5") in rows
     assert (INBOUND, "abc-factoring", "from provider", "20.0/s", "20.0/s", "5") in rows
 

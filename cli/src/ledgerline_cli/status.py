@@ -1,9 +1,9 @@
 """`ledgerline status`: the local stack at a glance, read from every process's /metrics.
 
-Per process: up or down, records consumed, handled and published per second, consumer lag, outbox backlog and
-the age of its oldest row, dead letters, vouchers posted per second; then lag and rates per consumer group and
-per provider topic. Rates come from two scrapes `--interval` seconds apart, the same counters the Grafana
-dashboard (infra/grafana/dashboards/ledgerline.json) draws. `--watch` (`make top`) refreshes until Ctrl-C.
+Per process: up or down, records consumed, handled and published per second, consumer lag, outbox backlog, the
+age of its oldest row and its quarantined rows, dead letters, vouchers posted per second; then lag and rates per
+consumer group and per provider topic. Rates come from two scrapes `--interval` seconds apart, the same counters
+the Grafana dashboard (infra/grafana/dashboards/ledgerline.json) draws. `--watch` (`make top`) refreshes until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class ProcessRow:
     outbox_oldest_s: float | None
     dead_letters: float | None
     vouchers_per_s: float | None
+    outbox_quarantined: float | None = None
+    """Outbox rows the broker refuses, set aside (`ledgerline outbox list`); later rows of their key wait."""
 
     @classmethod
     def down(cls, process: str) -> ProcessRow:
@@ -193,6 +195,7 @@ def _process_row(process: str, window: _Window) -> ProcessRow:
         max(oldest) if oldest else None,
         window.total(DEAD_LETTERS),
         window.rate(VOUCHERS),
+        window.total({"ledgerline_outbox_quarantined"}),
     )
 
 
@@ -275,6 +278,7 @@ def render(current: Status) -> Group:
         "lag",
         "outbox",
         "oldest",
+        "quarantined",
         "dead letters",
         "vouchers",
         title="Processes",
@@ -289,6 +293,7 @@ def render(current: Status) -> Group:
             _count(p.lag),
             _count(p.outbox_backlog),
             _seconds(p.outbox_oldest_s),
+            f"[red]{_count(p.outbox_quarantined)}[/red]" if p.outbox_quarantined else _count(p.outbox_quarantined),
             f"[red]{_count(p.dead_letters)}[/red]" if p.dead_letters else _count(p.dead_letters),
             _per_s(p.vouchers_per_s),
         )

@@ -52,7 +52,9 @@ LEDGER_PERIODS = "ledger.periods"
 """Close and re-open accounting periods."""
 LEDGER_VOUCHERS = "ledger.vouchers"
 """Post and reverse vouchers by hand (corrections, replays)."""
-OPERATOR_PRIVILEGES = (CREATE_CLIENTS, LEDGER_CHART, LEDGER_PERIODS, LEDGER_VOUCHERS)
+OUTBOX_QUARANTINE = "outbox.quarantine"
+"""See every service's quarantined outbox rows (no payloads) and put them back for publishing after a fix."""
+OPERATOR_PRIVILEGES = (CREATE_CLIENTS, LEDGER_CHART, LEDGER_PERIODS, LEDGER_VOUCHERS, OUTBOX_QUARANTINE)
 
 Kind = Literal["user", "operator", "service"]
 

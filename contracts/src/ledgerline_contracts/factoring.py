@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .invoicing import FactoringStatus
 from .ledger import AccountNumber
-from .messages import Catalogue, ClientMessage, Command, Slug
+from .messages import Catalogue, ClientMessage, Command, Part, Slug
 
 
-class AccountRef(BaseModel):
+class AccountRef(Part):
     """A ledger account, optionally a sub-ledger party under it (e.g. the provider as a supplier)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     account: AccountNumber
     party: int | None = Field(default=None, ge=1)

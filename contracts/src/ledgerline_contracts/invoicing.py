@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import EmailStr, Field, StringConstraints
 
-from .messages import Catalogue, ClientMessage, Command, Slug
+from .messages import Catalogue, ClientMessage, Command, Part, Slug
 from .money import NonNegativeOre, PositiveOre
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -70,19 +70,15 @@ class VatCode(StrEnum):
 VAT_RATES: dict[VatCode, int] = {VatCode.HIGH: 25, VatCode.MEDIUM: 15, VatCode.LOW: 12, VatCode.EXEMPT: 0}
 
 
-class Address(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class Address(Part):
     street: str | None = Field(default=None, max_length=200)
     postcode: str | None = Field(default=None, max_length=10)
     city: str | None = Field(default=None, max_length=100)
     country: str = Field(default="NO", min_length=2, max_length=2)
 
 
-class CustomerData(BaseModel):
+class CustomerData(Part):
     """A customer card's master data, as sent to a factoring provider (the debtor)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: CustomerKind
     first_name: str | None = Field(default=None, max_length=100)
@@ -100,9 +96,7 @@ class CustomerData(BaseModel):
         return " ".join(p for p in (self.first_name, self.last_name) if p)
 
 
-class InvoiceLine(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class InvoiceLine(Part):
     description: str = Field(min_length=1, max_length=200)
     net_ore: PositiveOre
     vat_code: VatCode = VatCode.HIGH

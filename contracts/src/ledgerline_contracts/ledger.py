@@ -11,9 +11,9 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from .messages import Catalogue, ClientMessage, Command
+from .messages import Catalogue, ClientMessage, Command, Part
 from .money import Ore, PositiveOre
 
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,6}$")]
@@ -48,10 +48,8 @@ class Side(StrEnum):
     CREDIT = "credit"
 
 
-class BookingSource(BaseModel):
+class BookingSource(Part):
     """What caused a voucher: which service, and for provider events which provider and event."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     service: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     provider: str | None = None
@@ -60,9 +58,7 @@ class BookingSource(BaseModel):
     invoice_id: UUID | None = None
 
 
-class VoucherLine(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class VoucherLine(Part):
     account: AccountNumber
     side: Side
     amount_ore: PositiveOre

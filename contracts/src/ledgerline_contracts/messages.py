@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Self, overload
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 """A client (tenant, one company's books). Every message and row carries it."""
@@ -19,6 +20,45 @@ Slug = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^
 
 MAX_MESSAGE_BYTES = 512 * 1024
 """Larger messages are refused before parsing; nothing legitimate here comes near it."""
+
+MAX_TEXT_LENGTH = 4000
+"""The longest text any field takes unless its contract says otherwise (a name, a reason, a description): longer
+is refused with the field named, not stored. Published in every schema as `maxLength`."""
+
+WIRE = ConfigDict(extra="ignore", frozen=True, str_max_length=MAX_TEXT_LENGTH)
+
+
+class Part(BaseModel):
+    """A part of a message (an address, a line, an account reference): the same rules as the message's own fields."""
+
+    model_config = WIRE
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("a date must be written YYYY-MM-DD")
+    if not isinstance(value, (str, date)) or isinstance(value, datetime):
+        raise ValueError("a date must be written YYYY-MM-DD")
+    return value
+
+
+PROVIDER_DATE_PAST = timedelta(days=10 * 366)
+PROVIDER_DATE_FUTURE = timedelta(days=31)
+
+
+def _sane(value: date) -> date:
+    today = datetime.now(UTC).date()
+    if not today - PROVIDER_DATE_PAST <= value <= today + PROVIDER_DATE_FUTURE:
+        raise ValueError(
+            f"{value.isoformat()} is not within {PROVIDER_DATE_PAST.days} days before and "
+            f"{PROVIDER_DATE_FUTURE.days} days after today"
+        )
+    return value
+
+
+ProviderDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_sane)]
+"""A date a provider says something happened on: ISO `YYYY-MM-DD` only (no timestamps, no epoch numbers), and
+within ten years before and a month after today (a typo such as 0226 or 2062 is refused, not booked)."""
 
 
 def utc_now() -> datetime:
@@ -30,14 +70,19 @@ class Message(BaseModel):
 
     Each concrete message pins `type` (e.g. `ledger.PostVoucher`) and `version` as literals, so the JSON always
     says what it is and the schema shows it. `message_id` is unique per message and is what consumers
-    deduplicate on, unless the contract names a business key instead.
+    deduplicate on, unless the contract names a business key instead. A message that arrives without one gets
+    an id derived from its content (see `derived_id`), so the same bytes delivered twice are one message.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = WIRE
 
     type: str
     version: int
-    message_id: UUID = Field(default_factory=uuid4)
+    message_id: UUID = Field(
+        default_factory=uuid4,
+        description="Unique per message; a repeat with the same id changes nothing. When absent, the consumer "
+        "derives it from the message's content (UUID v5 of its canonical JSON), so a resent copy is still a repeat.",
+    )
     occurred_at: datetime = Field(default_factory=utc_now)
     correlation_id: str | None = Field(
         default=None, max_length=200, description="Follows one business flow (e.g. an invoice) across services."
@@ -74,7 +119,7 @@ class Command(ClientMessage):
     silently take its default and change what the command means. (Events ignore unknown fields, so that a newer
     producer's additions do not break an older consumer.)"""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     reply: bool = Field(
         default=True,
@@ -115,8 +160,10 @@ class Catalogue:
         self._type_field = type_field
         self._version_field = version_field
         self._models: dict[str, dict[int, type[Message]]] = {}
+        self._id_fields: set[str] = {"message_id"}
         for model in models:
             self._models.setdefault(model.type_name(), {})[model.type_version()] = model
+            self._id_fields.add(model.model_fields["message_id"].alias or "message_id")
 
     @property
     def models(self) -> list[type[Message]]:
@@ -170,6 +217,8 @@ class Catalogue:
             raise UndecodableMessage(f"unknown contract version {version!r} of {kind} (understood: {known})")
         if only is not None and kind not in only:
             return None
+        if self._id_fields.isdisjoint(data):
+            data = {**data, "message_id": derived_id(data)}
         try:
             return model.model_validate(data)
         except ValidationError as error:
@@ -242,6 +291,15 @@ def envelope_types(raw: bytes) -> frozenset[str]:
     return frozenset(t for t in types if isinstance(t, str))
 
 
+_DERIVED_IDS = UUID("5b1e7d0c-61a4-4c59-9e0f-4b2f3c8d9a17")
+
+
+def derived_id(data: dict[str, Any]) -> UUID:
+    """The id of a message sent without one: a UUID v5 of its canonical JSON (keys sorted), so every copy of the
+    same message gets the same id, whichever consumer decodes it and however often."""
+    return uuid5(_DERIVED_IDS, orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode())
+
+
 def _json_object(raw: bytes | None) -> dict[str, Any]:
     if raw is None:
         raise UndecodableMessage("empty message (tombstone)")
@@ -253,7 +311,31 @@ def _json_object(raw: bytes | None) -> dict[str, Any]:
         raise UndecodableMessage(f"not JSON: {error}") from None
     if not isinstance(data, dict):
         raise UndecodableMessage(f"not a JSON object but {type(data).__name__}")
+    if _NUL in raw and (where := _nul_at(data)) is not None:  # one scan of the bytes; the walk only when it hits
+        raise UndecodableMessage(f"{where or 'message'}: text with a NUL character (\\u0000) is refused")
     return data
+
+
+_NUL = b"\\u0000"
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """Where a NUL character is (a dotted path), or None: no database column can hold one, so it is refused."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where
+        if (found := _nul_at(item, where)) is not None:
+            return found
+    return None
 
 
 def _summarise(error: ValidationError) -> str:

@@ -24,14 +24,18 @@ class DeadLetter(Message):
     partition: int
     offset: int
     key_b64: str | None = None
-    value_b64: str | None = Field(default=None, description="The original bytes, base64: replayed as they were.")
+    value_b64: str | None = Field(
+        default=None,
+        max_length=4 * (KEEP_VALUE_BYTES // 3 + 1),
+        description="The original bytes, base64: replayed as they were.",
+    )
     value_size: int = Field(default=0, description="Size of the original value in bytes.")
     value_sha256: str | None = Field(default=None, description="Of the original value; kept even when it is not.")
     value_truncated: bool = Field(
         default=False, description="The value was too large to keep whole (it could not have been handled anyway)."
     )
     headers: dict[str, str] = Field(default_factory=dict)
-    error_kind: Literal["undecodable", "handler_error", "refused"]
+    error_kind: Literal["undecodable", "handler_error", "refused", "conflict"]
     error: str
     attempts: int
     first_failed_at: datetime

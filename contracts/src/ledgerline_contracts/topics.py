@@ -30,6 +30,9 @@ class Topic:
     """Every record carries a signed token (`ledgerline_contracts.auth`) naming who sends it, which the consumer
     checks before acting. The broker stamps the append time on these topics, and a token's expiry is judged
     against it: a command that waited in Kafka is judged by when it was sent."""
+    retention_days: int = 7
+    """How long the broker keeps a record, so how long it can be delivered again (a rewind, a replay). The
+    services' inboxes remember what they handled for longer than the longest of these (`replay_horizon_days`)."""
 
     def __post_init__(self) -> None:
         if PREFIX and not self.name.startswith(PREFIX):
@@ -38,7 +41,10 @@ class Topic:
     @property
     def configs(self) -> dict[str, str]:
         """Topic configuration the topic is created (and kept) with."""
-        return {"message.timestamp.type": "LogAppendTime"} if self.authenticated else {}
+        configs = {"retention.ms": str(self.retention_days * 24 * 3600 * 1000)}
+        if self.authenticated:
+            configs["message.timestamp.type"] = "LogAppendTime"
+        return configs
 
 
 def group(name: str) -> str:
@@ -164,6 +170,7 @@ def dead_letters(consumer_group: str) -> Topic:
         1,
         "original key",
         f"Messages {consumer_group} could not handle: error, attempts, and the original bytes for replay.",
+        retention_days=28,  # four weeks to fix the cause and replay
     )
 
 
@@ -225,3 +232,8 @@ def all_topics() -> list[Topic]:
         topics += [factoring_outbound(slug), factoring_inbound(slug)]
     topics += [dead_letters(group) for group in consumer_groups()]
     return topics
+
+
+def replay_horizon_days() -> int:
+    """The longest any record can come again (the longest topic retention): an inbox must remember longer."""
+    return max(topic.retention_days for topic in all_topics())

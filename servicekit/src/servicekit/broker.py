@@ -11,7 +11,15 @@ import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 from aiokafka.partitioner import murmur2
+from aiokafka.protocol.metadata import MetadataRequest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -97,6 +105,32 @@ class Publisher:
         future: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=headers)
         return future
 
+    async def topic_error(self, topic: str) -> KafkaError | None:
+        """Why `topic` cannot be written, as the broker says when asked: it does not exist (topics are never created
+        automatically), is not a valid name, or this principal may not see it. None when it can be written, or when
+        the broker did not answer (that is an outage, not the topic's fault: sending waits for the broker).
+
+        Asked only for topics the producer knows nothing about yet; aiokafka itself would wait its whole request
+        timeout (40 s) for a topic that does not exist and then say only "unknown topic or partition"."""
+        assert self._producer is not None, "start() the publisher first"
+        client = self._producer.client
+        if client.cluster.partitions_for_topic(topic) is not None:
+            return None
+        node = client.get_random_node()
+        if node is None:
+            return None
+        try:
+            response = await client.send(node, MetadataRequest([topic], allow_auto_topic_creation=False))
+        except (KafkaError, TimeoutError):
+            return None
+        for error_code, name, *_ in response.topics:
+            error = for_code(error_code)
+            if name == topic and error in (UnknownTopicOrPartitionError, InvalidTopicError):
+                return TopicNotFound(topic) if error is UnknownTopicOrPartitionError else InvalidTopicError(topic)
+            if name == topic and error is TopicAuthorizationFailedError:
+                return TopicAuthorizationFailedError(topic)
+        return None
+
     async def renew(self) -> None:
         """The new producer takes over before the old one is stopped, so a concurrent send never finds none."""
         old = self._producer
@@ -113,6 +147,13 @@ class Publisher:
 
 
 JSON_HEADERS = [("content-type", b"application/json")]
+
+
+class TopicNotFound(UnknownTopicOrPartitionError):  # type: ignore[misc]
+    """The broker answered that the topic does not exist: unlike a partition that is briefly unknown (which aiokafka
+    retries), sending the same record again will not help until someone creates the topic."""
+
+    retriable = False
 
 
 def make_broker(settings: ServiceSettings, **extra: Any) -> KafkaBroker:

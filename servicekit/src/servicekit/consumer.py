@@ -5,13 +5,24 @@ Per batch of records:
    unknown version, too large) goes straight to the consumer's dead-letter topic with the reason and its
    original bytes; the rest carry on.
 2. The handler takes the decoded records in one call: one transaction, idempotent through the inbox.
-3. If the handler fails because the database or broker is away, the same batch is retried with backoff; after
-   `transient_window` the records are handed back to Kafka (seek) so polling continues, and retried again.
-   Nothing is skipped, nothing dead-lettered for an outage.
-4. If it fails for any other reason, the batch is split and each record retried alone, so one poison record
-   cannot hold the others back; a record that fails `max_attempts` times is dead-lettered.
-5. Only then are the offsets committed (AckPolicy.MANUAL: never before the effect is durable, and never on
+3. If the handler fails because the infrastructure is away (`errors.is_transient`: by SQLSTATE class and
+   connection state, so a full disk or a read-only database after a failover counts too), the same batch is
+   retried with backoff; after `transient_window` the records are handed back to Kafka (seek) so polling
+   continues, and retried again. Nothing is skipped, nothing dead-lettered for an outage.
+4. If it fails for any other reason, the batch is bisected in order: each half is tried whole and a failing half
+   split again, so k poison records among n cost about k·log2(n) handler calls. A record failing alone is retried
+   and dead-lettered after `max_attempts`. Later records of a partition are never handled before earlier ones
+   are finished (handled or dead-lettered).
+5. Each batch is time-boxed to a share of `max_poll_interval_ms` (`BUDGET_SHARE`), so a batch full of poison
+   records never keeps the consumer from polling long enough to be thrown out of its group. When the budget runs
+   out, what was finished is committed and the rest rewound: each partition resumes at its first unfinished record
+   (the inbox drops whatever comes twice).
+6. After a failure the consumer fetches smaller batches (a quarter at each failure, down to `SMALLEST_SHARE`),
+   doubling back once `cautious_seconds` pass without one: the next poison record costs less to isolate.
+7. Only then are the offsets committed (AckPolicy.MANUAL: never before the effect is durable, and never on
    cancellation at shutdown: the records are simply delivered again and deduplicated).
+
+None of this costs the happy path anything: a batch that goes through is one handler call and one commit.
 
 Logs: one INFO line per handled batch, one DEBUG line per record; every line written while records are handled
 carries their client and correlation ids (see `log_context`), so one invoice can be followed across services.
@@ -31,6 +42,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
+from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -95,6 +107,19 @@ class RetryPolicy:
     poison_backoff: float = 0.2
     transient_backoff_max: float = 5.0
     transient_window: float = 60.0
+    cautious_seconds: float = 30.0
+    """How long batches stay small after a failure before they grow back."""
+
+
+DEFAULT_MAX_POLL_INTERVAL_MS = 5 * 60 * 1000
+BUDGET_SHARE = 0.5
+"""The share of the poll interval one batch may take: the rest is margin for the commit, dead letters and a slow
+last handler call, so the consumer polls again well before the broker gives its partitions away."""
+SHRINK = 4
+"""Each failing batch divides the next batches' size by this much..."""
+SMALLEST_SHARE = 50
+"""...down to this share of the full size: small enough to isolate a poison record cheaply, large enough that a
+busy consumer keeps up while it is wary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,12 +298,24 @@ class BatchProcessor:
     """Runs one subscription's batches through decode, handler, retries and dead letters."""
 
     def __init__(
-        self, subscription: Subscription, dead_letter: DeadLetterPublisher, service: str, policy: RetryPolicy
+        self,
+        subscription: Subscription,
+        dead_letter: DeadLetterPublisher,
+        service: str,
+        policy: RetryPolicy,
+        *,
+        budget: float = DEFAULT_MAX_POLL_INTERVAL_MS / 1000 * BUDGET_SHARE,
+        batch_size: int = 500,
     ) -> None:
         self.subscription = subscription
         self._dead_letter = dead_letter
         self._service = service
         self._policy = policy
+        self._budget = budget
+        self._full_size = batch_size
+        self.batch_limit = batch_size
+        """How many records the next fetch may bring: smaller for a while after a failure."""
+        self._last_failure = 0.0
         self._answers = any(issubclass(m, Command) for m in subscription.catalogue.models)
         """Commands are answered even when they cannot be decoded: the sender learns which field was wrong."""
 
@@ -320,11 +357,15 @@ class BatchProcessor:
                         )
                     )
         metrics.messages_consumed.labels(self._service, group, self.subscription.topic.name).inc(messages)
-        if deliveries:
-            await self._handle(deliveries)
+        if self.batch_limit < self._full_size:
+            self._grow_back()
+        done = await self._handle(deliveries, time.monotonic() + self._budget) if deliveries else 0
         elapsed = time.perf_counter() - started
         metrics.batch_seconds.labels(self._service, group).observe(elapsed)
         metrics.batch_size.labels(self._service, group).observe(len(records))
+        if done < len(deliveries):
+            await self._commit_finished(message, deliveries, done)
+            return
         metrics.messages_handled.labels(self._service, group, self.subscription.topic.name).inc(messages)
         self._log_handled(records, deliveries, elapsed)
         await self._commit(message)
@@ -350,37 +391,101 @@ class BatchProcessor:
                     **log_context([delivery]),
                 )
 
-    async def _handle(self, deliveries: list[Delivery]) -> None:
+    async def _handle(self, deliveries: list[Delivery], deadline: float) -> int:
+        """Handles the deliveries in order; returns how many of them, from the first, are finished (handled or
+        dead-lettered): all, unless the budget ran out or the infrastructure went away while isolating failures."""
         try:
-            await self._with_transient_retry(deliveries)
+            await self._with_transient_retry(deliveries, deadline)
+            return len(deliveries)
         except _Suspect as suspect:
-            if len(deliveries) == 1:
-                await self._give_up_or_retry_alone(deliveries[0], suspect.error)
-                return
-            log.warning(
-                "batch failed, retrying its records one by one",
-                consumer=self.subscription.group,
-                size=len(deliveries),
-                error=repr(suspect.error),
-                **log_context(deliveries),
-            )
-            for delivery in deliveries:
-                try:
-                    await self._with_transient_retry([delivery])
-                except _Suspect as alone:
-                    await self._give_up_or_retry_alone(delivery, alone.error)
+            error = suspect.error
+        self._shrink()
+        if len(deliveries) == 1:
+            await self._give_up_or_retry_alone(deliveries[0], error)  # the batch's first: it must finish
+            return 1
+        log.warning(
+            "batch failed, bisecting it to isolate the failing records",
+            consumer=self.subscription.group,
+            size=len(deliveries),
+            error=repr(error),
+            **log_context(deliveries),
+        )
+        return await self._isolate(deliveries, deadline)
 
-    async def _give_up_or_retry_alone(self, delivery: Delivery, error: BaseException) -> None:
+    async def _isolate(self, deliveries: list[Delivery], deadline: float) -> int:
+        """Bisects a batch that failed whole. Ranges are taken in order (a stack, the earliest on top), so the
+        finished records are always a prefix of the batch and no partition's later record goes first."""
+        done = 0
+        middle = len(deliveries) // 2
+        pending = [(middle, len(deliveries)), (0, middle)]
+        while pending:
+            if done and time.monotonic() >= deadline:
+                return done
+            start, end = pending.pop()
+            try:
+                try:
+                    await self._with_transient_retry(deliveries[start:end], deadline)
+                except _Suspect as suspect:
+                    if end - start > 1:
+                        middle = (start + end) // 2
+                        pending += [(middle, end), (start, middle)]
+                        continue
+                    # The batch's first unfinished record always gets all its attempts, so every batch makes
+                    # progress; a later one only while the budget lasts.
+                    if not await self._give_up_or_retry_alone(
+                        deliveries[start], suspect.error, deadline if done else None
+                    ):
+                        return done
+            except _HandBack:
+                if done == 0:
+                    raise
+                return done  # the finished part is committed; the rest comes again and waits for the outage
+            done = end
+        return done
+
+    def _shrink(self) -> None:
+        self._last_failure = time.monotonic()
+        self.batch_limit = max(self._full_size // SMALLEST_SHARE, 1, self.batch_limit // SHRINK)
+
+    def _grow_back(self) -> None:
+        if time.monotonic() - self._last_failure >= self._policy.cautious_seconds:
+            self.batch_limit = min(self._full_size, self.batch_limit * 2)
+
+    async def _commit_finished(self, message: KafkaMessage, deliveries: list[Delivery], done: int) -> None:
+        """Commits what is finished and rewinds the rest: each partition resumes at its first unfinished record."""
+        resume: dict[TopicPartition, int] = {}
+        for delivery in deliveries[done:]:
+            resume.setdefault(TopicPartition(delivery.topic, delivery.partition), delivery.offset)
+        for partition, offset in resume.items():
+            message.consumer.seek(partition, offset)
+        metrics.batches_cut_short.labels(self._service, self.subscription.group).inc()
+        log.warning(
+            "batch cut short: committing the finished records, the rest comes again",
+            consumer=self.subscription.group,
+            finished=done,
+            unfinished=len(deliveries) - done,
+            resume_at={f"{p.topic}/{p.partition}": offset for p, offset in resume.items()},
+        )
+        await self._commit(message)
+
+    async def _give_up_or_retry_alone(
+        self, delivery: Delivery, error: BaseException, deadline: float | None = None
+    ) -> bool:
+        """Retries a record that failed alone, then dead-letters it; False if the batch's deadline came first (the
+        record is left unfinished, to start the next batch with a whole budget and all its attempts)."""
         with bound_contextvars(**log_context([delivery])):
             first_failed = datetime.now(UTC)
             attempts = 1
             while attempts < self._policy.max_attempts:
+                backoff = self._policy.poison_backoff * attempts
+                if deadline is not None and time.monotonic() + backoff >= deadline:
+                    return False
                 metrics.retries.labels(self._service, self.subscription.group, "poison").inc()
-                await asyncio.sleep(self._policy.poison_backoff * attempts)
+                await asyncio.sleep(backoff)
                 attempts += 1
                 try:
-                    await self._with_transient_retry([delivery])
-                    return
+                    await self._with_transient_retry([delivery], deadline)
+                    return True
                 except _Suspect as again:
                     error = again.error
             await self._dead_letter.send(
@@ -391,15 +496,20 @@ class BatchProcessor:
                 attempts,
                 first_failed,
             )
+            return True
 
-    async def _with_transient_retry(self, deliveries: Sequence[Delivery]) -> None:
-        """Calls the handler; retries while the infrastructure is failing; raises _Suspect otherwise."""
+    async def _with_transient_retry(self, deliveries: Sequence[Delivery], deadline: float | None = None) -> None:
+        """Calls the handler; retries while the infrastructure is failing (for `transient_window`, or until the
+        batch's deadline if that comes first), then raises _HandBack; raises _Suspect for any other failure."""
+        window = self._policy.transient_window
+        if deadline is not None:
+            window = min(window, max(deadline - time.monotonic(), 0.0))
         # Bound around the retries too, so the handler's own lines and the failure warnings name the records.
         with bound_contextvars(**log_context(deliveries)):
             retrying = AsyncRetrying(
                 retry=retry_if_exception(is_transient),
                 wait=wait_exponential(multiplier=0.1, max=self._policy.transient_backoff_max),
-                stop=stop_after_delay(self._policy.transient_window),
+                stop=stop_after_delay(window),
                 before_sleep=self._on_transient,
                 reraise=True,
             )
@@ -409,7 +519,14 @@ class BatchProcessor:
                 raise
             except Exception as error:
                 if not is_transient(error):
-                    log.warning("handler failed", consumer=self.subscription.group, error=repr(error), exc_info=error)
+                    # The traceback once a record is alone: bisecting a batch fails the same way many times over.
+                    log.warning(
+                        "handler failed",
+                        consumer=self.subscription.group,
+                        size=len(deliveries),
+                        error=repr(error),
+                        exc_info=error if len(deliveries) == 1 else None,
+                    )
                     raise _Suspect(error) from error
                 raise _HandBack(error) from error  # away for the whole window: give the records back to Kafka
 
@@ -462,9 +579,13 @@ def attach(
     batch_timeout_ms: int,
     fetch_min_bytes: int = 1,
     fetch_max_wait_ms: int = 500,
+    max_poll_interval_ms: int = DEFAULT_MAX_POLL_INTERVAL_MS,
 ) -> BatchProcessor:
-    """Registers the subscription on the broker as a manual-ack batch subscriber."""
-    processor = BatchProcessor(subscription, dead_letter, service, policy)
+    """Registers the subscription on the broker as a manual-ack batch subscriber, each batch time-boxed to
+    `BUDGET_SHARE` of `max_poll_interval_ms`."""
+    max_records = subscription.max_batch or batch_size
+    budget = max_poll_interval_ms / 1000 * BUDGET_SHARE
+    processor = BatchProcessor(subscription, dead_letter, service, policy, budget=budget, batch_size=max_records)
 
     async def keep_raw(message: KafkaMessage) -> None:
         return None  # bodies are decoded per record by the catalogue, so one bad record cannot fail the batch
@@ -480,13 +601,15 @@ def attach(
             log.error("batch not done; rewinding to redeliver it", consumer=subscription.group, error=repr(error))
             await message.nack()
             await asyncio.sleep(1.0)
+        finally:
+            subscriber.max_records = processor.batch_limit  # the next fetch: smaller for a while after a failure
 
     consume.__name__ = f"consume_{subscription.topic.name.replace('.', '_').replace('-', '_')}"
-    broker.subscriber(
+    subscriber = broker.subscriber(
         subscription.topic.name,
         group_id=topics.group(subscription.group),
         batch=True,
-        max_records=subscription.max_batch or batch_size,
+        max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
         fetch_min_bytes=fetch_min_bytes,
         fetch_max_wait_ms=fetch_max_wait_ms,
@@ -494,6 +617,7 @@ def attach(
         auto_offset_reset="earliest",
         decoder=keep_raw,
         include_in_schema=False,
-        max_poll_interval_ms=5 * 60 * 1000,
-    )(consume)
+        max_poll_interval_ms=max_poll_interval_ms,
+    )
+    subscriber(consume)
     return processor

@@ -31,9 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ledgerline_contracts.messages import ENVELOPE_MAX_ITEMS, MAX_MESSAGE_BYTES, Message, envelope
 from ledgerline_contracts.topics import Topic
 
-from . import metrics
 from .settings import ServiceSettings
-from .unit_of_work import by_message_id
+from .unit_of_work import unseen
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:
@@ -124,7 +123,7 @@ class PostgresUnitOfWork:
     def __init__(self, engine: AsyncEngine, signal: OutboxSignal | None = None, service: str = "service") -> None:
         self._engine = engine
         self._signal = signal
-        self._service = service
+        self.service = service
         self._outbox: list[Published] = []
         self._after_commit: list[Callable[[], None]] = []
         self._connection: AsyncConnection
@@ -178,23 +177,47 @@ class PostgresUnitOfWork:
         """The asyncpg connection inside this transaction."""
         return self._db
 
-    async def claim(self, consumer: str, keys: Iterable[str]) -> set[str]:
-        """Marks message keys as handled by `consumer`; returns those not handled before.
+    async def claim(
+        self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None
+    ) -> set[str]:
+        """Marks message keys as handled by `consumer`; returns those not handled before. `fingerprints` (one per
+        key) are kept with the claims, for `unseen` to tell a repeat from a conflict.
 
         Concurrent claims of the same key (two instances during a rebalance) serialise on the primary key:
         the second waits for the first transaction and then sees the key as taken.
         """
-        keys = list(dict.fromkeys(keys))
+        keys = list(keys)
         if not keys:
             return set()
         connection = await self.driver()
-        rows = await connection.fetch(
-            "INSERT INTO inbox (consumer, message_key) SELECT $1, unnest($2::text[]) "
-            "ON CONFLICT DO NOTHING RETURNING message_key",
-            consumer,
-            keys,
-        )
+        if fingerprints is None:
+            rows = await connection.fetch(
+                "INSERT INTO inbox (consumer, message_key) SELECT $1, unnest($2::text[]) "
+                "ON CONFLICT DO NOTHING RETURNING message_key",
+                consumer,
+                list(dict.fromkeys(keys)),
+            )
+        else:
+            first = dict(reversed(list(zip(keys, fingerprints, strict=True))))  # a key's first fingerprint wins
+            rows = await connection.fetch(
+                "INSERT INTO inbox (consumer, message_key, fingerprint) SELECT $1, k, f "
+                "FROM unnest($2::text[], $3::bytea[]) AS t(k, f) ON CONFLICT DO NOTHING RETURNING message_key",
+                consumer,
+                list(first),
+                list(first.values()),
+            )
         return {row[0] for row in rows}
+
+    async def fingerprints(self, consumer: str, keys: Iterable[str]) -> dict[str, bytes]:
+        """The fingerprints kept with these claims (claims made before fingerprints were kept have none)."""
+        connection = await self.driver()
+        rows = await connection.fetch(
+            "SELECT message_key, fingerprint FROM inbox WHERE consumer = $1 AND message_key = ANY($2::text[]) "
+            "AND fingerprint IS NOT NULL",
+            consumer,
+            list(keys),
+        )
+        return {row[0]: bytes(row[1]) for row in rows}
 
     async def release(self, consumer: str, keys: Iterable[str]) -> None:
         """Forgets that `consumer` handled these keys, so the same message can be replayed after a fix.
@@ -209,22 +232,21 @@ class PostgresUnitOfWork:
                 "DELETE FROM inbox WHERE consumer = $1 AND message_key = ANY($2::text[])", consumer, keys
             )
 
-    async def unseen(self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None) -> list[M]:
+    async def unseen(
+        self,
+        consumer: str,
+        messages: Sequence[M],
+        key: Callable[[M], str] | None = None,
+        fingerprint: Callable[[M], bytes] | None = None,
+        on_conflict: Callable[[M], None] | None = None,
+    ) -> list[M]:
         """The messages not handled before by `consumer`, in their order; claims them in this transaction.
 
         A message whose key was handled before, or that repeats within the same batch, is left out and counted.
+        With `fingerprint`, a repeat whose content differs from what was claimed under its key is a conflict
+        (a reused id: a sender's bug or a forgery), counted apart and handed to `on_conflict`, never handled.
         """
-        key = key or by_message_id
-        fresh = await self.claim(consumer, [key(m) for m in messages])
-        result: list[M] = []
-        for message in messages:
-            k = key(message)
-            if k in fresh:
-                fresh.discard(k)
-                result.append(message)
-            else:
-                self.after_commit(metrics.inbox_duplicates.labels(self._service, consumer).inc)
-        return result
+        return await unseen(self, self.service, consumer, messages, key, fingerprint, on_conflict)
 
     async def _flush_outbox(self) -> None:
         if not self._outbox:
@@ -271,6 +293,27 @@ def _envelopes(items: list[tuple[str, bytes]]) -> list[bytes]:
         chunks[-1].append(item)
         size += len(item[1]) + 1
     return [chunk[0][1] if len(chunk) == 1 else envelope(chunk) for chunk in chunks]
+
+
+async def prune_inbox(engine: AsyncEngine, retention_days: int, chunk: int = 10_000) -> int:
+    """Forgets inbox keys older than the retention, a chunk per transaction (short locks, no long vacuum debt);
+    returns how many went. Safe: no record can come again after the longest topic retention, which the
+    retention exceeds (`ServiceSettings.inbox_retention_days`)."""
+    pruned = 0
+    while True:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+            status = await driver.execute(
+                "DELETE FROM inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbox "
+                "WHERE handled_at < now() - make_interval(days => $1) LIMIT $2))",
+                retention_days,
+                chunk,
+            )
+        deleted = int(status.split()[-1])
+        pruned += deleted
+        if deleted < chunk:
+            return pruned
 
 
 async def query(engine: AsyncEngine, sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -17,17 +17,22 @@ what its handlers will read, calls each message's handler in order, and writes w
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
 
 from ledgerline_contracts import catalogues
 from ledgerline_contracts.auth import Principal, Verifier
 from ledgerline_contracts.messages import Catalogue, Message
-from ledgerline_contracts.topics import Topic
+from ledgerline_contracts.topics import Topic, dead_letters
 
+from . import metrics
 from .auth import Caller, caller_of, callers
-from .consumer import BatchHandler, Delivery, Subscription
+from .consumer import BatchHandler, Delivery, Subscription, dead_letter
 from .unit_of_work import UnitOfWork
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
@@ -50,8 +55,26 @@ class Batch:
         return caller_of(self.callers, message)
 
     async def claim(self, deliveries: Sequence[Delivery]) -> list[Message]:
-        """The messages not handled before, claimed in this unit of work (deduplicated on the message id)."""
-        return await self.uow.unseen(self.group, [d.message for d in deliveries])
+        """The messages not handled before, claimed in this unit of work (deduplicated on the message id). A message
+        whose id was claimed before with other content is refused to the dead letters as a conflict."""
+        by_message = {id(d.message): d for d in deliveries}
+        return await self.uow.unseen(
+            self.group,
+            [d.message for d in deliveries],
+            fingerprint=lambda message: fingerprint(by_message[id(message)]),
+            on_conflict=lambda message: self.conflict(by_message[id(message)], str(message.message_id)),
+        )
+
+    def conflict(self, delivery: Delivery, key: str) -> None:
+        """Refuses a message that reuses a key claimed before for other content: a dead letter with the reason."""
+        refuse(
+            self.uow,
+            self.group,
+            delivery,
+            f"{delivery.message.type} reuses the key {key} of a message handled before with other content "
+            "(a sender's bug or a forgery): refused, nothing done",
+            kind="conflict",
+        )
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         """Reads in one go what the handlers of these messages will need."""
@@ -65,6 +88,54 @@ class Batch:
 
     def close(self) -> None:
         """Runs last, whether the batch went through or failed (e.g. to drop caches it changed in memory)."""
+
+
+_METADATA = frozenset(
+    {"message_id", "messageId", "occurred_at", "occurredAt", "correlation_id", "correlationId", "sent_at", "sentAt"}
+)
+"""Fields that say when and under which id a message was sent, not what it says: left out of its fingerprint."""
+
+
+def fingerprint(delivery: Delivery) -> bytes:
+    """What a message says, as 16 bytes: its fields but the id and times, keys sorted (a resend that re-serialises
+    the same content has the same fingerprint)."""
+    data = delivery.item if delivery.item is not None else orjson.loads(delivery.value)
+    content = {k: v for k, v in data.items() if k not in _METADATA}
+    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+class Origin(Protocol):
+    """Where a refused message came from (a delivery, or a message kept aside and taken up again)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes: ...
+
+
+def refuse(uow: UnitOfWork, group: str, origin: Origin, reason: str, kind: str = "refused") -> None:
+    """A message refused for good, to the consumer's dead letters with the reason and its bytes (for a replay), in
+    the same transaction as everything else the batch does."""
+    letter = dead_letter(
+        group,
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        key=origin.key,
+        value=origin.value,
+        kind=kind,
+        error=reason,
+        attempts=1,
+        first_failed_at=datetime.now(UTC),
+    )
+    uow.publish(dead_letters(group), letter, key=origin.key)
+    uow.after_commit(metrics.dead_letters.labels(uow.service, group, origin.topic, kind).inc)
 
 
 BatchFactory = Callable[[UnitOfWork, str], Batch]

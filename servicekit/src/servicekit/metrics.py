@@ -50,9 +50,25 @@ inbox_duplicates = Counter(
     "Messages skipped because their key was handled before.",
     ["service", "consumer"],
 )
+inbox_conflicts = Counter(
+    "ledgerline_inbox_conflicts_total",
+    "Messages refused because their key was handled before with other content (a reused id: a bug or a forgery).",
+    ["service", "consumer"],
+)
+inbox_pruned = Counter(
+    "ledgerline_inbox_pruned_total",
+    "Inbox keys forgotten because they are older than the inbox retention.",
+    ["service"],
+)
 offset_commit_failures = Counter(
     "ledgerline_offset_commit_failures_total",
     "Offset commits that failed (e.g. during a rebalance).",
+    ["service", "consumer"],
+)
+batches_cut_short = Counter(
+    "ledgerline_batches_cut_short_total",
+    "Batches whose time budget ran out while failing records were isolated: what was finished is committed, the "
+    "rest rewound and delivered again.",
     ["service", "consumer"],
 )
 consumer_lag = Gauge(
@@ -69,6 +85,16 @@ outbox_oldest_age = Gauge(
 outbox_published = Counter(
     "ledgerline_outbox_published_total",
     "Outbox rows published to Kafka, by topic.",
+    ["service", "topic"],
+)
+outbox_quarantined = Gauge(
+    "ledgerline_outbox_quarantined",
+    "Outbox rows set aside because the broker refuses them (later rows of their key wait behind them).",
+    ["service"],
+)
+outbox_quarantines = Counter(
+    "ledgerline_outbox_quarantines_total",
+    "Outbox rows set aside after failing for their own sake too many times, by topic.",
     ["service", "topic"],
 )
 outbox_publish_seconds = Histogram(

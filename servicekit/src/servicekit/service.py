@@ -1,7 +1,8 @@
 """A Ledgerline service, assembled the same way four times.
 
 Kafka consumers and the outbox relay run inside an ASGI app (Starlette) that also serves `/healthz`, `/readyz`,
-`/metrics`, `/asyncapi.json` and the service's own read-only queries; uvicorn runs it.
+`/metrics`, `/asyncapi.json`, the outbox's quarantine for operators (`/outbox/quarantined`) and the service's own
+read-only queries; uvicorn runs it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from starlette.routing import BaseRoute, Route
 from ledgerline_contracts import auth, topics
 from ledgerline_contracts.topics import Topic
 
-from . import metrics
+from . import metrics, outbox
 from .asyncapi import Publication, asyncapi_document
 from .broker import Publisher, make_broker
 from .consumer import BatchProcessor, DeadLetterPublisher, RetryPolicy, Subscription, attach
-from .db import OutboxSignal, PostgresUnitOfWork, create_engine, ping
+from .db import OutboxSignal, PostgresUnitOfWork, create_engine, ping, prune_inbox
 from .http import BadRequest, JSONResponse, error_response
 from .logging import configure_logging, get_logger
 from .messagebus import Consumer, Handlers, routes
@@ -69,6 +70,7 @@ class Service:
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
             linger_seconds=settings.outbox_linger_ms / 1000,
+            quarantine_after=settings.outbox_quarantine_attempts,
         )
         self.retry_policy = RetryPolicy(max_attempts=settings.consumer_max_attempts)
         self.subscriptions: list[Subscription] = []
@@ -78,6 +80,8 @@ class Service:
         self.background: list[BackgroundTask] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self.operator_endpoint("/outbox/quarantined", self._quarantined, auth.OUTBOX_QUARANTINE)
+        self.operator_endpoint("/outbox/quarantined/replay", self._replay, auth.OUTBOX_QUARANTINE, method="POST")
 
     # --- declaration ----------------------------------------------------------------------------------------------
     def uow(self) -> PostgresUnitOfWork:
@@ -113,10 +117,31 @@ class Service:
         inside becomes a 4xx with its reason. The endpoint finds the caller in `request.state.principal`."""
         if "{client_id}" not in path:
             raise ValueError(f"{path}: every query is about one client and names it in the path")
+        self.routes.append(Route(path, self._guarded(endpoint, self._http_caller), methods=["GET"]))
+
+    def operator_endpoint(
+        self, path: str, endpoint: Callable[[Request], Awaitable[Any]], privilege: str, method: str = "GET"
+    ) -> None:
+        """An endpoint of the service's own plumbing, for a platform operator's token with `privilege` only."""
+
+        def caller(request: Request) -> auth.Principal:
+            if self.verifier is None:
+                raise auth.NotAuthenticated("this service has no keys to check tokens with")
+            principal = self.verifier.verify(request.headers.get(auth.HEADER))
+            principal.require_operator(privilege)
+            return principal
+
+        self.routes.append(Route(path, self._guarded(endpoint, caller), methods=[method]))
+
+    @staticmethod
+    def _guarded(
+        endpoint: Callable[[Request], Awaitable[Any]], caller: Callable[[Request], auth.Principal]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """401 without a valid token, 403 for one that may not; a BadRequest raised inside becomes a 4xx."""
 
         async def handle(request: Request) -> Response:
             try:
-                request.state.principal = self._http_caller(request)
+                request.state.principal = caller(request)
             except auth.NotAuthorised as refusal:
                 return error_response(refusal.reason, 403)
             except auth.NotAuthenticated as refusal:
@@ -127,7 +152,7 @@ class Service:
                 return error_response(error.reason, error.status)
             return result if isinstance(result, Response) else JSONResponse(result)
 
-        self.routes.append(Route(path, handle, methods=["GET"]))
+        return handle
 
     def _http_caller(self, request: Request) -> auth.Principal:
         if self.verifier is None:
@@ -136,6 +161,21 @@ class Service:
         if principal.kind != "service":  # our own services query on a client's behalf
             principal.require_tenant(request.path_params["client_id"])
         return principal
+
+    # --- the outbox quarantine (servicekit.outbox), for `ledgerline outbox` ----------------------------------------
+    async def _quarantined(self, _: Request) -> list[outbox.Quarantined]:
+        return await outbox.quarantined(self.engine)
+
+    async def _replay(self, request: Request) -> dict[str, list[int]]:
+        try:
+            ids = outbox.replay_selection(await request.json())
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        replayed = await outbox.replay(self.engine, ids)
+        if replayed:
+            self.signal.notify()
+            log.info("quarantined outbox rows replayed", outbox_ids=replayed, operator=request.state.principal.subject)
+        return {"replayed": replayed}
 
     def run_in_background(self, task: BackgroundTask) -> None:
         self.background.append(task)
@@ -161,6 +201,7 @@ class Service:
         await self.broker.start()
         self._tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         self._tasks.append(asyncio.create_task(self._watch_lag(), name="lag-monitor"))
+        self._tasks.append(asyncio.create_task(self._prune_inbox(), name="inbox-pruner"))
         self._tasks += [
             asyncio.create_task(task(), name=getattr(task, "__name__", "background")) for task in self.background
         ]
@@ -198,6 +239,19 @@ class Service:
                         metrics.consumer_lag.labels(
                             self.settings.service_name, group, partition.topic, str(partition.partition)
                         ).set(max(highwater - position, 0))
+
+    async def _prune_inbox(self) -> None:
+        """Forgets handled keys past the inbox retention, now and then; an outage only delays it."""
+        while True:
+            try:
+                pruned = await prune_inbox(self.engine, self.settings.inbox_retention_days)
+            except Exception as error:  # the database is away: try again next round
+                log.warning("inbox pruning failed", error=repr(error))
+            else:
+                metrics.inbox_pruned.labels(self.settings.service_name).inc(pruned)
+                if pruned:
+                    log.info("inbox pruned", keys=pruned, retention_days=self.settings.inbox_retention_days)
+            await asyncio.sleep(self.settings.inbox_prune_seconds)
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
         checks: dict[str, str] = {}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
+
+from ledgerline_contracts import topics
 
 
 class ServiceSettings(BaseSettings):
@@ -54,11 +56,34 @@ class ServiceSettings(BaseSettings):
     )
     consumer_fetch_max_wait_ms: int = Field(default=500, description="The longest the broker holds a fetch.")
     consumer_max_attempts: int = Field(default=3, description="Attempts before a failing message is dead-lettered.")
+    inbox_retention_days: int = Field(
+        default=30,
+        description="How long a handled message's key is remembered for deduplication. Must be longer than any "
+        "record can come again (the longest topic retention, dead letters included); older keys are pruned.",
+    )
+    inbox_prune_seconds: float = Field(default=3600, description="How often old inbox keys are pruned.")
     outbox_batch_size: int = 1000
     outbox_poll_seconds: float = 0.5
     outbox_linger_ms: float = Field(
         default=0, description="After a commit wakes the relay, wait this long so later commits go in the same round."
     )
+    outbox_quarantine_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed attempts after which an outbox row the broker refuses for its own sake (too large, a topic "
+        "that does not exist or may not be written) is set aside, so that the rows after it flow on.",
+    )
+
+    @field_validator("inbox_retention_days")
+    @classmethod
+    def _longer_than_any_replay(cls, days: int) -> int:
+        horizon = topics.replay_horizon_days()
+        if days <= horizon:
+            raise ValueError(
+                f"inbox retention of {days} days is not longer than the {horizon} days a record can come again "
+                "(the longest topic retention): a redelivered message could be handled twice"
+            )
+        return days
 
     @property
     def database_url(self) -> URL:

@@ -17,7 +17,7 @@ from ledgerline_contracts.topics import Topic
 
 from .consumer import Delivery
 from .messagebus import Consumer, Handlers, run_batch
-from .unit_of_work import by_message_id
+from .unit_of_work import unseen
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -35,6 +35,7 @@ class FakeInbox:
     """The inbox and the relayed outbox, kept across units of work like the tables they stand for."""
 
     handled: set[tuple[str, str]] = field(default_factory=set)
+    fingerprints: dict[tuple[str, str], bytes] = field(default_factory=dict)
     published: list[Published] = field(default_factory=list)
     commits: int = 0
     rollbacks: int = 0
@@ -52,15 +53,18 @@ class FakeInbox:
 class FakeUnitOfWork:
     """`servicekit.unit_of_work.UnitOfWork` in memory: claims and published events take effect on commit only."""
 
-    def __init__(self, inbox: FakeInbox | None = None) -> None:
+    def __init__(self, inbox: FakeInbox | None = None, service: str = "test") -> None:
         self.inbox = inbox or FakeInbox()
+        self.service = service
         self._claimed: set[tuple[str, str]] = set()
+        self._prints: dict[tuple[str, str], bytes] = {}
         self._released: set[tuple[str, str]] = set()
         self._outbox: list[Published] = []
         self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
         self._claimed, self._released, self._outbox, self._after_commit = set(), set(), [], []
+        self._prints = {}
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -68,6 +72,7 @@ class FakeUnitOfWork:
             self.inbox.rollbacks += 1
             return
         self.inbox.handled = (self.inbox.handled | self._claimed) - self._released
+        self.inbox.fingerprints.update({k: v for k, v in self._prints.items() if k in self.inbox.handled})
         self.inbox.published += self._outbox
         self.inbox.commits += 1
         for callback in self._after_commit:
@@ -86,32 +91,45 @@ class FakeUnitOfWork:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
-    async def claim(self, consumer: str, keys: Iterable[str]) -> set[str]:
+    async def claim(
+        self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None
+    ) -> set[str]:
+        keys = list(keys)
+        prints: Sequence[bytes | None] = fingerprints if fingerprints is not None else [None] * len(keys)
         fresh = set()
-        for key in dict.fromkeys(keys):
+        for key, printed in zip(keys, prints, strict=True):
             entry = (consumer, key)
             if (entry in self.inbox.handled and entry not in self._released) or entry in self._claimed:
                 continue
             self._claimed.add(entry)
             self._released.discard(entry)
+            if printed is not None:
+                self._prints[entry] = printed
             fresh.add(key)
         return fresh
+
+    async def fingerprints(self, consumer: str, keys: Iterable[str]) -> dict[str, bytes]:
+        found = {}
+        for key in keys:
+            printed = self._prints.get((consumer, key)) or self.inbox.fingerprints.get((consumer, key))
+            if printed is not None:
+                found[key] = printed
+        return found
 
     async def release(self, consumer: str, keys: Iterable[str]) -> None:
         for key in keys:
             self._claimed.discard((consumer, key))
             self._released.add((consumer, key))
 
-    async def unseen(self, consumer: str, messages: Sequence[M], key: Callable[[M], str] | None = None) -> list[M]:
-        key = key or by_message_id
-        fresh = await self.claim(consumer, [key(m) for m in messages])
-        result = []
-        for message in messages:
-            k = key(message)
-            if k in fresh:
-                fresh.discard(k)
-                result.append(message)
-        return result
+    async def unseen(
+        self,
+        consumer: str,
+        messages: Sequence[M],
+        key: Callable[[M], str] | None = None,
+        fingerprint: Callable[[M], bytes] | None = None,
+        on_conflict: Callable[[M], None] | None = None,
+    ) -> list[M]:
+        return await unseen(self, self.service, consumer, messages, key, fingerprint, on_conflict)
 
 
 # --- tokens: keys made per test run, so handler tests sign and check tokens as the services do -------------------

@@ -12,13 +12,21 @@ import uuid
 from datetime import date
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import REGISTRY
 
+from factoring_gateway import SERVICE
 from factoring_gateway.adapters.memory import FakeDirectory, FakeLedger, GatewayStore
 from factoring_gateway.domain.lifecycle import Impossible
 from factoring_gateway.domain.providers import installed_adapters
-from factoring_gateway.service_layer.handlers import CORE_HANDLERS, consumers, handlers
+from factoring_gateway.service_layer.handlers import (
+    CORE_HANDLERS,
+    InvoicingEventBatch,
+    consumers,
+    handlers,
+    retry_deferred_activations,
+)
 from ledgerline_abc_factoring import contract as abc
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import (
@@ -78,7 +86,7 @@ class Gateway:
 
     def __init__(self, providers: list[str] | None = None, core: bool = True) -> None:
         self.store = GatewayStore()
-        self.uow = FakeUnitOfWork()
+        self.uow = FakeUnitOfWork(service=SERVICE)
         self.ledger = FakeLedger()
         self.ledger.add(CLIENT, "2400", "2410", "7770", "8050", "1920", "1500", "2900", "1590", parties={20001: "2400"})
         served = [ADAPTERS[slug] for slug in providers or ADAPTERS]
@@ -109,6 +117,15 @@ class Gateway:
 
     async def provider(self, slug: str, *events: Message) -> FakeInbox:
         return await self.send(topics.factoring_inbound(slug), *events)
+
+    async def retry_deferred(self) -> tuple[int, int]:
+        """One round of the background retry of activations that waited for the ledger."""
+        async with self.uow as uow:
+            batch = InvoicingEventBatch(
+                uow, topics.GROUP_FACTORING_INVOICING_EVENTS, self.store.repository, self.ledger, ADAPTERS
+            )
+            found = await retry_deferred_activations(batch)
+        return found
 
     async def activate(self, provider: str = ABC) -> FakeInbox:
         accounts = ABC_ACCOUNTS if provider == ABC else FJORD_ACCOUNTS
@@ -395,6 +412,55 @@ async def test_activation_is_accepted_when_every_account_is_mapped_and_the_provi
     assert gw.store.active(CLIENT) == [ABC]
 
 
+async def test_an_activation_the_ledger_does_not_answer_waits_while_the_batch_goes_on() -> None:
+    gw = Gateway()
+    await gw.activate(ABC)
+    other = "c2"
+    gw.ledger.add(other, "2400", "7770", "8050", "1920", "1500", "2900", parties={20001: "2400"})
+    assert (await gw.command(mapping(ABC, ABC_ACCOUNTS).model_copy(update={"client_id": other}))).accepted
+    request = activation(ABC).model_copy(update={"client_id": other})
+    gw.ledger.away = True
+    invoice = delivery(ABC)
+    sent = await gw.invoicing(request, invoice)
+    # The other client's delivery went out in the same batch; the activation is neither accepted nor refused.
+    assert [d.submission_id for d in sent.messages(topics.factoring_outbound(ABC), abc.AbcInvoiceSubmission)] == [
+        invoice.invoice_id
+    ]
+    assert not sent.messages(kind=FactoringActivated) and not sent.messages(kind=FactoringActivationRefused)
+    assert [r.request_id for r, _, _ in gw.store.tables.deferred.values()] == [request.request_id]
+
+    assert await gw.retry_deferred() == (0, 1)  # still away: it waits on, tried once more
+    assert gw.store.tables.deferred[other][2] == 2
+    gw.ledger.away = False
+    retried = await gw.retry_deferred()
+    assert retried == (1, 0)
+    (activated,) = gw.uow.inbox.messages(kind=FactoringActivated)[-1:]
+    assert activated.client_id == other and activated.request_id == request.request_id
+    assert gw.store.active(other) == [ABC] and gw.store.tables.deferred == {}
+    assert await gw.retry_deferred() == (0, 0)  # answered once
+
+
+async def test_a_later_answered_request_of_the_client_drops_the_one_that_waited() -> None:
+    gw = Gateway()
+    await gw.command(mapping(ABC, ABC_ACCOUNTS))
+    gw.ledger.away = True
+    await gw.invoicing(activation(ABC))
+    gw.ledger.away = False
+    newer = activation(ABC)
+    (activated,) = (await gw.invoicing(newer)).messages(kind=FactoringActivated)
+    assert activated.request_id == newer.request_id
+    assert gw.store.tables.deferred == {}
+
+
+async def test_a_mapping_the_ledger_cannot_check_is_refused_with_a_try_again() -> None:
+    gw = Gateway()
+    gw.ledger.away = True
+    result = await gw.command(mapping(ABC, ABC_ACCOUNTS))
+    assert not result.accepted
+    assert result.reason is not None and "ledger is unavailable" in result.reason and "try again" in result.reason
+    assert gw.store.tables.mappings == {}
+
+
 @covers(FactoringIntegrationDeactivated)
 async def test_deactivation_offboards_the_client_and_later_deliveries_are_refused() -> None:
     gw = Gateway()
@@ -610,6 +676,50 @@ async def test_a_duplicate_event_books_nothing() -> None:
     assert gw.store.case(invoice).advance_ore == 1_062_500
 
 
+@covers(abc.AbcInvoiceEvent)
+async def test_an_event_id_reused_for_other_content_is_a_conflict_refused_and_counted() -> None:
+    gw = Gateway()
+    await gw.activate(ABC)
+    invoice = await gw.delivered(ABC)
+    accepted, advance = domain_example(invoice)[:2]
+    await gw.provider(ABC, accepted)
+    labels = {"service": SERVICE, "consumer": topics.group_for_provider(ABC)}
+    before = REGISTRY.get_sample_value("ledgerline_inbox_conflicts_total", labels) or 0
+    forged = advance.model_copy(update={"event_id": accepted.event_id})  # an advance under the "accepted" id
+    sent = await gw.provider(ABC, forged)
+    (dead,) = dead_letters(sent, ABC)
+    assert dead.error_kind == "conflict"
+    assert f"under event id {accepted.event_id}, which an earlier event with other content" in dead.error
+    assert abc.INBOUND.decode(base64.b64decode(dead.value_b64 or "")) == forged
+    assert sent.messages(topics.TOPIC_LEDGER_COMMANDS) == [] and gw.store.case(invoice).advance_ore == 0
+    assert REGISTRY.get_sample_value("ledgerline_inbox_conflicts_total", labels) == before + 1
+    same_again = await gw.provider(ABC, accepted.model_copy(update={"message_id": uuid.uuid4()}))
+    assert same_again.published == []  # the same content again is an ordinary repeat
+    assert REGISTRY.get_sample_value("ledgerline_inbox_conflicts_total", labels) == before + 1
+
+
+@covers(fjord.BuyerPayment, fjord.RemittanceReport)
+async def test_fjord_messages_without_a_message_id_are_booked_once_however_often_they_come() -> None:
+    gw = Gateway()
+    await gw.activate(FJORD)
+    invoice = await gw.delivered(FJORD)
+    await gw.provider(FJORD, purchase(invoice))
+
+    def as_sent_without_id(message: Message) -> Message:
+        data = orjson.loads(message.to_bytes())
+        del data["messageId"]
+        return fjord.INBOUND.decode(orjson.dumps(data))  # what a consumer makes of the bytes, each time anew
+
+    report = remittance("R7", (invoice, "PURCHASE_PRICE", "12500.00"))
+    first = await gw.provider(FJORD, as_sent_without_id(report))
+    assert len(first.messages(topics.TOPIC_LEDGER_COMMANDS)) == 1
+    again = await gw.provider(FJORD, as_sent_without_id(report), report)  # and under a new messageId
+    assert again.published == []
+    paid = fjord.BuyerPayment(offer_ref=invoice, amount="12500.00", paid_on=DAY)
+    await gw.provider(FJORD, as_sent_without_id(paid))
+    assert (await gw.provider(FJORD, as_sent_without_id(paid))).published == []
+
+
 @covers(abc.AbcInvoiceEvent, fjord.PurchaseDecision)
 async def test_an_event_for_another_providers_invoice_is_refused_to_the_dead_letters() -> None:
     gw = Gateway()
@@ -702,7 +812,8 @@ async def test_a_remittance_before_the_purchase_decision_is_parked_until_it_arri
     invoice = await gw.delivered(FJORD)
     report = remittance("R1", (invoice, "PURCHASE_PRICE", "12500.00"))
     assert (await gw.provider(FJORD, report)).published == []
-    assert [p.event_key for p in gw.store.parked(FJORD)] == [str(report.message_id)]
+    parked = [p.event_key for p in gw.store.parked(FJORD)]
+    assert parked == [f"remittance-report:{report.seller_ref}:{report.report_id}"]
     sent = await gw.provider(FJORD, purchase(invoice))
     assert len(sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)) == 2
     assert gw.store.parked() == [] and gw.store.case(invoice).status is FactoringStatus.SETTLED

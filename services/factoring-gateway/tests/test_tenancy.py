@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 from prometheus_client import REGISTRY
 
+from factoring_gateway import SERVICE
 from factoring_gateway.adapters.memory import FakeLedger, GatewayStore
 from factoring_gateway.adapters.repository import CaseOfAnotherClient
 from factoring_gateway.domain.lifecycle import Case
@@ -68,7 +69,7 @@ class Gateway:
 
     def __init__(self) -> None:
         self.store = GatewayStore()
-        self.uow = FakeUnitOfWork()
+        self.uow = FakeUnitOfWork(service=SERVICE)
         self.ledger = FakeLedger()
         for client in (A, B):
             self.ledger.add(client, "2400", "2410", "7770", "8050", "1920", "1500", "2900", "1590")
@@ -272,7 +273,7 @@ async def test_a_case_another_client_opened_meanwhile_fails_the_batch_instead_of
     second fails, and its retry reads the other's case and refuses the delivery."""
     gw = Gateway()
     invoice = uuid.uuid4()
-    first, second = FakeUnitOfWork(gw.uow.inbox), FakeUnitOfWork(gw.uow.inbox)
+    first, second = FakeUnitOfWork(gw.uow.inbox, SERVICE), FakeUnitOfWork(gw.uow.inbox, SERVICE)
     with pytest.raises(CaseOfAnotherClient, match=str(invoice)):
         async with second:
             theirs = gw.store.repository(second)

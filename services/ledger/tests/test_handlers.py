@@ -45,6 +45,7 @@ from ledgerline_contracts.ledger import (
     VoucherPosted,
 )
 from ledgerline_contracts.messages import Command, CommandResult, Message
+from ledgerline_contracts.operations import DeadLetter
 from servicekit.messagebus import RoutingError, routes
 from servicekit.testing import AUTOMATIC, USERS, Coverage, FakeUnitOfWork, consumer_for, deliver, service_issuer
 from servicekit.unit_of_work import UnitOfWork
@@ -445,15 +446,36 @@ async def test_a_repeated_booking_command_books_nothing_and_gets_the_original_ou
     assert len(ledger.events(VoucherPosted)) == 2
     assert counter("ledgerline_inbox_duplicates_total", service="ledger", consumer="ledger") == duplicates_before + 3
 
-    # a refused key stays refused, with the original reason, however it is resent (even corrected)
+    # a refused key stays refused, with the original reason, when it is resent
     bad = post("refused-key", line("1920", "debit", 2), line("3000", "credit", 1))
     refused = await ledger.refused(bad)
-    fixed = post("refused-key")
-    repeat = await ledger.refused(fixed)
+    repeat = await ledger.refused(bad.model_copy(update={"message_id": uuid.uuid4()}))
     assert repeat.reason == refused.reason
     assert repeat.details == {"code": "unbalanced", "reason": refused.reason, "repeat": True}
     assert len(ledger.events(BookingRejected, topics.TOPIC_LEDGER_REJECTIONS)) == 1
     assert len(ledger.store.vouchers(CLIENT)) == 2
+
+
+@covers(PostVoucher)
+async def test_a_key_reused_for_a_different_booking_is_a_conflict_refused_and_dead_lettered() -> None:
+    ledger = await with_books()
+    conflicts_before = counter("ledgerline_inbox_conflicts_total", service="ledger", consumer="ledger")
+    first = await ledger.accepted(post("sale-9"))
+    other = post("sale-9", line("1920", "debit", 99_000), line("3000", "credit", 99_000))
+    refused = await ledger.refused(other)
+    assert refused.details == {"code": "conflict"}
+    assert refused.reason is not None and "reuses the key booking:" in refused.reason
+    (dead,) = ledger.events(DeadLetter, topics.dead_letters(topics.GROUP_LEDGER))
+    assert dead.error_kind == "conflict"
+    assert [v.idempotency_key for v in ledger.store.vouchers(CLIENT)] == ["sale-9"]
+    assert ledger.store.vouchers(CLIENT)[0].id == uuid.UUID(first["voucher_id"])
+    assert ledger.events(BookingRejected, topics.TOPIC_LEDGER_REJECTIONS) == []  # that would speak for the first
+    # a corrected resend under a refused key is a different command: refused as a conflict, the rejection stands
+    bad = post("refused-key", line("1920", "debit", 2), line("3000", "credit", 1))
+    await ledger.refused(bad)
+    assert (await ledger.refused(post("refused-key"))).details == {"code": "conflict"}
+    assert len(ledger.events(BookingRejected, topics.TOPIC_LEDGER_REJECTIONS)) == 1
+    assert counter("ledgerline_inbox_conflicts_total", service="ledger", consumer="ledger") == conflicts_before + 2
 
 
 async def test_a_redelivered_chart_command_is_answered_as_a_repeat_and_changes_nothing() -> None:

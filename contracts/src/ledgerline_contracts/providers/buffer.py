@@ -40,46 +40,38 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from ..financing import FinancingContext
-from ..messages import Catalogue, ClientMessage
+from ..messages import Catalogue, ClientMessage, Part, ProviderDate
 from ..money import NonNegativeOre, Ore, PositiveOre
 
 SLUG = "buffer"
 DISPLAY_NAME = "Buffer"
 
 
-class BufferCompany(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class BufferCompany(Part):
     name: str
     organisation_number: str = Field(pattern=r"^[0-9]{9}$")
 
 
-class BufferUser(BaseModel):
+class BufferUser(Part):
     """The person asking; Buffer checks in the company register whether they may apply on the company's behalf."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     user_id: str
     name: str
     roles: list[str] = Field(description="The user's roles in the accounting system, e.g. general_manager.")
 
 
-class BufferConsent(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class BufferConsent(Part):
     text: str
     text_version: str
     given_at: datetime
     context: FinancingContext = Field(description="The report the user started from.")
 
 
-class Receivable(BaseModel):
+class Receivable(Part):
     """One open item: what a customer (the debtor) owes the client on one invoice."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     invoice_reference: str = Field(description="The invoice number (the open item in the client's ledger).")
     debtor_number: int = Field(description="The customer's number in the client's customer sub-ledger.")
@@ -219,7 +211,7 @@ class DrawdownMade(ClientMessage):
     version: Literal[1] = 1
     drawdown_id: str = Field(min_length=1, max_length=100)
     amount_ore: PositiveOre
-    paid_out_on: date
+    paid_out_on: ProviderDate
 
 
 class RepaymentMade(ClientMessage):
@@ -229,7 +221,7 @@ class RepaymentMade(ClientMessage):
     version: Literal[1] = 1
     repayment_id: str = Field(min_length=1, max_length=100)
     amount_ore: PositiveOre
-    repaid_on: date
+    repaid_on: ProviderDate
 
 
 OUTBOUND = Catalogue("buffer outbound", [ConsentGiven, ReceivablesSnapshot, ReceivableChanged, ConsentWithdrawn])

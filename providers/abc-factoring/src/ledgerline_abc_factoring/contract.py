@@ -15,17 +15,15 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import CustomerKind
-from ledgerline_contracts.messages import Catalogue, Message
+from ledgerline_contracts.messages import Catalogue, Message, Part, ProviderDate
 from ledgerline_contracts.money import NonNegativeOre, Ore, PositiveOre
 
 
-class AbcDebtor(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class AbcDebtor(Part):
     debtor_type: CustomerKind
     name: str
     first_name: str | None = None
@@ -39,9 +37,7 @@ class AbcDebtor(BaseModel):
     email: str
 
 
-class AbcClient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class AbcClient(Part):
     client_id: str
     name: str
     organisation_number: str
@@ -132,7 +128,7 @@ class AbcInvoiceEvent(Message):
     sequence: int = Field(ge=1)
     event_type: AbcEventType
     amount_ore: Ore | None = None
-    occurred_on: date
+    occurred_on: ProviderDate
     description: str | None = Field(default=None, max_length=300)
 
 

@@ -217,7 +217,7 @@ class FjordInvoiceSale:
                 f"lines ({decimal_from_ore(total)})"
             )
         return Translation(
-            str(report.message_id),
+            f"remittance-report:{report.seller_ref}:{report.report_id}",  # one payment, whatever its messageId
             "remittance",
             tuple(effects),
             report.paid_on,

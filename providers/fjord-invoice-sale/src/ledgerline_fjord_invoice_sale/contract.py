@@ -6,7 +6,9 @@ invoices of one seller: purchase price, fees deducted, a holdback kept back unti
 releases, and recourse nettings. An invoice the buyer does not pay can be sold back to the seller (recourse).
 
 There is no per-invoice sequence: consumers must accept a report before the decision it depends on and wait
-for the decision. `messageId` is unique per message; a repeated message changes nothing.
+for the decision. `messageId` is unique per message; a repeated message changes nothing (a message without one
+is identified by its content). A remittance report is identified by its `reportId` too: the same report sent
+again under a new `messageId` is still one payment. Dates are ISO `YYYY-MM-DD`.
 """
 
 from __future__ import annotations
@@ -16,21 +18,21 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from ledgerline_contracts.messages import Catalogue, Message
+from ledgerline_contracts.messages import Catalogue, Message, Part, ProviderDate
 
 Amount = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,11}\.[0-9]{2}$")]
 """NOK with exactly two decimals, e.g. "12500.00"; negative for deductions."""
 
 
-class FjordModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)
+class FjordModel(Part):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class FjordMessage(Message):
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     type: str = Field(alias="messageType")
     version: int = Field(alias="schemaVersion")
@@ -127,7 +129,7 @@ class PurchaseDecision(FjordMessage):
     offer_ref: UUID
     decision: Decision
     purchase_price: Amount | None = None
-    decided_on: date
+    decided_on: ProviderDate
     reason: str | None = None
 
 
@@ -138,7 +140,7 @@ class BuyerPayment(FjordMessage):
     version: Literal[1] = Field(1, alias="schemaVersion")
     offer_ref: UUID
     amount: Amount
-    paid_on: date
+    paid_on: ProviderDate
 
 
 class RemittanceLineType(StrEnum):
@@ -162,7 +164,7 @@ class RemittanceReport(FjordMessage):
     version: Literal[1] = Field(1, alias="schemaVersion")
     report_id: str
     seller_ref: str
-    paid_on: date
+    paid_on: ProviderDate
     currency: Literal["NOK"] = "NOK"
     lines: list[RemittanceLine] = Field(min_length=1, max_length=5000)
     total_amount: Amount
@@ -175,7 +177,7 @@ class RecourseNotice(FjordMessage):
     version: Literal[1] = Field(1, alias="schemaVersion")
     offer_ref: UUID
     amount: Amount
-    returned_on: date
+    returned_on: ProviderDate
     reason: str
 
 

@@ -6,7 +6,7 @@ nothing» on a conflict, reads ordered as the SQL orders them, an empty mapping 
 case without saving it is caught by a test. Like a transaction, a repository works on its own copy of the tables
 and writes it back only when its unit of work commits: a batch that fails leaves the store as it was.
 
-`FakeLedger` answers the chart query with the accounts and parties a test gives it.
+`FakeLedger` answers the chart query with the accounts and parties a test gives it (or, while `away`, does not).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.invoicing import FactoringActivationRequested
 from servicekit.unit_of_work import UnitOfWork
 
 from ..domain.lifecycle import Case
 from ..domain.mapping import KnownLedger
 from ..domain.providers.base import ClientInfo
+from .ledger_client import LedgerUnavailable
 from .repository import CaseOfAnotherClient, Origin, Parked
 
 
@@ -51,6 +53,8 @@ class Tables:
     cases: dict[UUID, Case] = field(default_factory=dict)
     parked: dict[int, ParkedRow] = field(default_factory=dict)
     next_parked_id: int = 1
+    deferred: dict[str, tuple[FactoringActivationRequested, str, int]] = field(default_factory=dict)
+    """Activation requests waiting for the ledger, by client: the request, why, and how often it was tried."""
 
 
 @dataclass
@@ -153,6 +157,18 @@ class InMemoryGatewayRepository:
     async def unpark(self, parked_id: int) -> None:
         self._tables.parked.pop(parked_id, None)
 
+    # --- activations waiting for the ledger -----------------------------------------------------------------------
+    async def defer_activation(self, request: FactoringActivationRequested, reason: str) -> None:
+        previous = self._tables.deferred.get(request.client_id)  # an update keeps its place, as deferred_at does
+        attempts = previous[2] + 1 if previous is not None and previous[0] == request else 1
+        self._tables.deferred[request.client_id] = (request, reason, attempts)
+
+    async def deferred_activations(self, limit: int) -> list[FactoringActivationRequested]:
+        return [request for request, _, _ in list(self._tables.deferred.values())[:limit]]
+
+    async def forget_deferred_activation(self, client_id: str) -> None:
+        self._tables.deferred.pop(client_id, None)
+
 
 class FakeLedger:
     """The ledger's chart query: each client's accounts and sub-ledger parties (party → control account)."""
@@ -160,6 +176,7 @@ class FakeLedger:
     def __init__(self) -> None:
         self.charts: dict[str, KnownLedger] = {}
         self.asked: list[str] = []
+        self.away = False
 
     def add(self, client_id: str, *accounts: str, parties: dict[int, str] | None = None) -> None:
         known = self.charts.get(client_id, KnownLedger(frozenset(), {}))
@@ -167,6 +184,8 @@ class FakeLedger:
 
     async def chart(self, client_id: str) -> KnownLedger:
         self.asked.append(client_id)
+        if self.away:
+            raise LedgerUnavailable(f"the ledger's query /clients/{client_id}/chart failed: ConnectError()")
         return self.charts.get(client_id, KnownLedger(frozenset(), {}))
 
 

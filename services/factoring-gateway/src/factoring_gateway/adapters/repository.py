@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import FactoringStatus
+from ledgerline_contracts.invoicing import FactoringActivationRequested, FactoringStatus
 from servicekit.consumer import Delivery
 from servicekit.db import PostgresUnitOfWork
 
@@ -32,6 +32,10 @@ class Origin:
     @classmethod
     def of(cls, delivery: Delivery) -> Origin:
         return cls(delivery.value, delivery.key, delivery.topic, delivery.partition, delivery.offset)
+
+    @property
+    def value(self) -> bytes:
+        return self.raw
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,12 @@ class Repository(Protocol):
     async def parked_for(self, provider: str, invoice_ids: Iterable[UUID]) -> list[Parked]: ...
 
     async def unpark(self, parked_id: int) -> None: ...
+
+    async def defer_activation(self, request: FactoringActivationRequested, reason: str) -> None: ...
+
+    async def deferred_activations(self, limit: int) -> list[FactoringActivationRequested]: ...
+
+    async def forget_deferred_activation(self, client_id: str) -> None: ...
 
 
 class CaseOfAnotherClient(RuntimeError):
@@ -237,6 +247,30 @@ class GatewayRepository:
 
     async def unpark(self, parked_id: int) -> None:
         await (await self._db()).execute("DELETE FROM parked_events WHERE id = $1", parked_id)
+
+    # --- activations waiting for the ledger -----------------------------------------------------------------------
+    async def defer_activation(self, request: FactoringActivationRequested, reason: str) -> None:
+        """Keeps the client's activation request until the ledger answers (the latest request of a client wins)."""
+        await (await self._db()).execute(
+            "INSERT INTO deferred_activations (client_id, provider, request, reason) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (client_id) DO UPDATE SET provider = EXCLUDED.provider, request = EXCLUDED.request, "
+            "reason = EXCLUDED.reason, tried_at = now(), attempts = CASE WHEN deferred_activations.request = "
+            "EXCLUDED.request THEN deferred_activations.attempts + 1 ELSE 1 END",
+            request.client_id,
+            request.provider,
+            request.to_bytes(),
+            reason,
+        )
+
+    async def deferred_activations(self, limit: int) -> list[FactoringActivationRequested]:
+        """The oldest waiting requests, locked (another instance retrying at the same time skips them)."""
+        rows = await (await self._db()).fetch(
+            "SELECT request FROM deferred_activations ORDER BY deferred_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit
+        )
+        return [FactoringActivationRequested.model_validate_json(row["request"]) for row in rows]
+
+    async def forget_deferred_activation(self, client_id: str) -> None:
+        await (await self._db()).execute("DELETE FROM deferred_activations WHERE client_id = $1", client_id)
 
 
 def case_from_row(row: Mapping[str, Any]) -> Case:

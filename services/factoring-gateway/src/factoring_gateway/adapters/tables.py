@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
@@ -83,3 +84,15 @@ parked_events = Table(
 )
 Index("parked_events_invoices", parked_events.c.invoice_ids, postgresql_using="gin")
 Index("parked_events_client", parked_events.c.client_id)
+
+deferred_activations = Table(
+    "deferred_activations",
+    metadata,
+    Column("client_id", Text, primary_key=True),  # invoicing has one activation pending per client at a time
+    Column("provider", Text, nullable=False),
+    Column("request", LargeBinary, nullable=False),  # the FactoringActivationRequested, answered when it can be
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("deferred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("tried_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -13,9 +13,10 @@ from servicekit.service import BackgroundTask, Service
 from .. import metrics
 from ..adapters.directory import InvoicingDirectory
 from ..adapters.ledger_client import LedgerClient
-from ..domain.providers import installed_adapters
+from ..adapters.repository import GatewayRepository
+from ..domain.providers import ProviderAdapter, installed_adapters
 from ..service_layer import views
-from ..service_layer.handlers import consumers, handlers
+from ..service_layer.handlers import InvoicingEventBatch, consumers, handlers, retry_deferred_activations
 from ..settings import FactoringGatewaySettings
 from . import http
 
@@ -33,9 +34,10 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
     )
     adapters = installed_adapters()
     providers = [adapters[slug] for slug in settings.providers or adapters]
+    ledger_client = LedgerClient(settings.ledger_url, service.token)
     service.consume(
         consumers(
-            LedgerClient(settings.ledger_url, service.token),
+            ledger_client,
             providers=providers,
             core=settings.core,
             directory=InvoicingDirectory(settings.invoicing_url, service.token),
@@ -62,7 +64,32 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
     service.publishes(topics.TOPIC_COMMAND_RESULTS, [CommandResult], "Answers to account-mapping commands.")
     http.register(service, settings)
     service.run_in_background(_watch_parked(service, [adapter.slug for adapter in providers]))
+    if settings.core:
+        service.run_in_background(_retry_deferred_activations(service, ledger_client, adapters))
     return service
+
+
+def _retry_deferred_activations(
+    service: Service, ledger_client: LedgerClient, adapters: dict[str, ProviderAdapter], interval: float = 5.0
+) -> BackgroundTask:
+    # Activations the ledger did not answer wait in the database (see handlers.activation_requested), off the
+    # consumer's path; this answers them once the ledger is back.
+    async def retry() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with service.uow() as uow:
+                    batch = InvoicingEventBatch(
+                        uow, topics.GROUP_FACTORING_INVOICING_EVENTS, GatewayRepository, ledger_client, adapters
+                    )
+                    _, waiting = await retry_deferred_activations(batch)
+            except Exception as error:  # the database may be down for a while: the next round tries again
+                log.warning("could not retry deferred activations", error=repr(error))
+            else:
+                metrics.deferred_activations.set(waiting)
+
+    retry.__name__ = "deferred-activations"
+    return retry
 
 
 def _watch_parked(service: Service, providers: list[str], interval_seconds: float = 5.0) -> BackgroundTask:

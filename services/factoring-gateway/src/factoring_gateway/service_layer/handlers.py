@@ -17,7 +17,6 @@ inbound message type of each provider it serves. `consumers()` declares the matc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -41,22 +40,24 @@ from ledgerline_contracts.invoicing import (
 )
 from ledgerline_contracts.messages import Command, Message, UndecodableMessage
 from ledgerline_contracts.money import format_nok
-from servicekit import metrics
 from servicekit.auth import authorise_user_command
 from servicekit.commands import answer, refuse_caller
-from servicekit.consumer import Delivery, dead_letter
-from servicekit.messagebus import Batch, Consumer, Handler
+from servicekit.consumer import Delivery
+from servicekit.logging import get_logger
+from servicekit.messagebus import Batch, Consumer, Handler, fingerprint, refuse
 from servicekit.unit_of_work import UnitOfWork, by_message_id
 
 from .. import SERVICE
 from .. import metrics as gateway_metrics
 from ..adapters.directory import Directory, NoDirectory
-from ..adapters.ledger_client import Ledger
+from ..adapters.ledger_client import Ledger, LedgerUnavailable
 from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet, OtherClients
 from ..domain.providers import ProviderAdapter, installed_adapters
 from ..domain.providers.base import ClientInfo, Translation, direct_payment_vouchers
+
+log = get_logger(__name__)
 
 RepositoryFactory = Callable[[Any], Repository]
 """Builds the repository a batch works through, from its unit of work."""
@@ -130,7 +131,7 @@ class InvoicingEventBatch(CoreBatch):
             "another client: refused, nothing delivered or booked"
         )
         await self.uow.release(self.group, [by_message_id(event)])
-        _dead_letter(self.uow, self.group, self._origins[id(event)], reason)
+        refuse(self.uow, self.group, self._origins[id(event)], reason)
         self.uow.after_commit(gateway_metrics.cross_client_refusals.labels(event.type).inc)
 
     async def active_provider(self, client_id: str) -> str | None:
@@ -199,7 +200,23 @@ class ProviderBatch(GatewayBatch):
                 self.refuse(Origin.of(delivery), str(refusal))
         self._understood = by_message = {id(delivery.message): (delivery, t) for delivery, t in understood}
         return await self.uow.unseen(
-            self.group, [d.message for d, _ in understood], key=lambda message: by_message[id(message)][1].key
+            self.group,
+            [d.message for d, _ in understood],
+            key=lambda message: by_message[id(message)][1].key,
+            fingerprint=lambda message: fingerprint(by_message[id(message)][0]),
+            on_conflict=lambda message: self.reused_id(*by_message[id(message)]),
+        )
+
+    def reused_id(self, delivery: Delivery, translation: Translation) -> None:
+        """The provider reused an event id for other content (say an advance under the id of an "accepted"):
+        a provider bug or a forgery. Refused with the reason and counted; the first event stands."""
+        refuse(
+            self.uow,
+            self.group,
+            Origin.of(delivery),
+            f"{self.adapter.slug} sent {translation.event_type} under event id {translation.key}, which an earlier "
+            "event with other content already used (a provider bug or a forgery): refused, nothing booked",
+            kind="conflict",
         )
 
     def understood(self, message: Message) -> tuple[Translation, Origin]:
@@ -306,33 +323,53 @@ class ProviderBatch(GatewayBatch):
 
     def refuse(self, origin: Origin, reason: str | Impossible) -> None:
         """Refused for good: a dead letter with the reason, in the same transaction; nothing is booked."""
-        _dead_letter(self.uow, self.group, origin, str(reason))
+        refuse(self.uow, self.group, origin, str(reason))
         if isinstance(reason, OtherClients):
             self.uow.after_commit(gateway_metrics.cross_client_refusals.labels(self.adapter.slug).inc)
-
-
-def _dead_letter(uow: UnitOfWork, group: str, origin: Origin, reason: str) -> None:
-    """A message refused for good, to the consumer's dead letters with the reason and its bytes (for a replay)."""
-    letter = dead_letter(
-        group,
-        topic=origin.topic,
-        partition=origin.partition,
-        offset=origin.offset,
-        key=origin.key,
-        value=origin.raw,
-        kind="refused",
-        error=reason,
-        attempts=1,
-        first_failed_at=datetime.now(UTC),
-    )
-    uow.publish(topics.dead_letters(group), letter, key=origin.key)
-    uow.after_commit(metrics.dead_letters.labels(SERVICE, group, origin.topic, "refused").inc)
 
 
 # --- from invoicing -----------------------------------------------------------------------------------------------
 async def activation_requested(batch: InvoicingEventBatch, event: FactoringActivationRequested) -> None:
     """The activation saga's middle step: every account role of the provider mapped and in the ledger, or refused
-    with what is missing."""
+    with what is missing.
+
+    The check asks the ledger. If it does not answer, the request waits in `deferred_activations` and is answered
+    when it does (`retry_deferred_activations`): the consumer goes on with every other client's events meanwhile,
+    instead of holding them all behind this one."""
+    try:
+        await _activate(batch, event)
+    except LedgerUnavailable as error:
+        await batch.repo.defer_activation(event, str(error))
+        batch.uow.after_commit(partial(_deferred, event, str(error)))
+
+
+def _deferred(event: FactoringActivationRequested, reason: str) -> None:
+    gateway_metrics.activations_deferred.inc()
+    log.warning(
+        "activation waits for the ledger",
+        client_id=event.client_id,
+        provider=event.provider,
+        request_id=str(event.request_id),
+        error=reason[:500],
+    )
+
+
+async def retry_deferred_activations(batch: InvoicingEventBatch, limit: int = 100) -> tuple[int, int]:
+    """Answers the activations that waited for the ledger, oldest first, in the batch's unit of work; stops at the
+    first the ledger still does not answer. Returns how many were answered, and how many of those read still wait."""
+    waiting = await batch.repo.deferred_activations(limit)
+    for answered, event in enumerate(waiting):
+        try:
+            await _activate(batch, event)
+        except LedgerUnavailable as error:
+            await batch.repo.defer_activation(event, str(error))  # counts the attempt
+            return answered, len(waiting) - answered
+        log.info("deferred activation answered", client_id=event.client_id, provider=event.provider)
+    return len(waiting), 0
+
+
+async def _activate(batch: InvoicingEventBatch, event: FactoringActivationRequested) -> None:
+    """Activates or refuses; raises LedgerUnavailable (having changed nothing) when the ledger does not answer."""
     batch.forget_integration(event.client_id)
     adapter = batch.adapters.get(event.provider)
     if adapter is None:
@@ -344,6 +381,7 @@ async def activation_requested(batch: InvoicingEventBatch, event: FactoringActiv
         return
     accounts = await batch.repo.mapping(event.client_id, adapter.slug)
     found = mapping.problems(adapter.roles, accounts, await batch.ledger.chart(event.client_id))
+    await batch.repo.forget_deferred_activation(event.client_id)  # answered now, whether it waited or not
     if found:
         _refuse_activation(batch.uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found)
         return
@@ -502,7 +540,15 @@ async def set_account_mapping(batch: CommandBatch, command: SetAccountMapping) -
             f"{adapter.display_name} uses no account role {', '.join(unknown)} (it uses: "
             f"{', '.join(r.name for r in adapter.roles)})"
         )
-    pending = mapping.problems(adapter.roles, command.accounts, await batch.ledger.chart(command.client_id))
+    try:
+        chart = await batch.ledger.chart(command.client_id)
+    except LedgerUnavailable:
+        # Refused rather than waited for: the sender is waiting for an answer, and a new command is cheap.
+        raise Refused(
+            "the ledger is unavailable, so the accounts cannot be checked against it; nothing was saved, try again "
+            "shortly"
+        ) from None
+    pending = mapping.problems(adapter.roles, command.accounts, chart)
     active = await batch.repo.active_integration(command.client_id)
     if pending and active is not None and active[0] == adapter.slug:
         raise Refused(

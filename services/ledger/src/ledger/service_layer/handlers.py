@@ -43,7 +43,7 @@ from ledgerline_contracts.messages import Command, Message
 from servicekit import metrics
 from servicekit.commands import answer, refuse_caller
 from servicekit.consumer import Delivery
-from servicekit.messagebus import Batch, Consumer, Handler
+from servicekit.messagebus import Batch, Consumer, Handler, fingerprint, refuse
 from servicekit.unit_of_work import UnitOfWork
 
 from .. import SERVICE
@@ -93,6 +93,10 @@ class CommandBatch(Batch):
         self._cache = charts
         self.charts: dict[str, Chart] = {}
         self.fresh: set[str] = set()
+        self.delivered: dict[int, Delivery] = {}
+        self.prints: dict[int, bytes] = {}
+        """What each command says (`messagebus.fingerprint`): a repeat of a key with other content is a conflict."""
+        self.first_prints: dict[str, bytes] = {}
         self.vouchers: list[NewVoucher] = []
         self.pending_by_id: dict[UUID, NewVoucher] = {}
         self.reversed_in_batch: set[UUID] = set()
@@ -119,7 +123,12 @@ class CommandBatch(Batch):
             if caller.kind == "operator":
                 self.operators[command.message_id] = caller
             commands.append(command)
-        self.fresh = await self.uow.claim(self.group, [dedup_key(c) for c in commands])
+            self.delivered[id(command)] = delivery
+            self.prints[id(command)] = fingerprint(delivery)
+        keys = [dedup_key(c) for c in commands]
+        self.fresh = await self.uow.claim(self.group, keys, [self.prints[id(c)] for c in commands])
+        repeats = [k for k in keys if k not in self.fresh]
+        self.first_prints = await self.uow.fingerprints(self.group, repeats) if repeats else {}
         return commands
 
     async def prepare(self, messages: Sequence[Message]) -> None:
@@ -128,11 +137,16 @@ class CommandBatch(Batch):
     async def dispatch(self, handler: Handler, message: Message) -> None:
         command = cast(Command, message)  # claim() hands on commands only
         key = dedup_key(command)
+        printed = self.prints[id(command)]
         if key not in self.fresh:
+            if self.first_prints.get(key, printed) != printed:
+                self._reused_key(command, key)
+                return
             self.uow.after_commit(metrics.inbox_duplicates.labels(SERVICE, self.group).inc)
             await self._answer_repeat(command)
             return
-        self.fresh.discard(key)  # a second copy in this same batch is a repeat too
+        self.fresh.discard(key)  # a second copy in this same batch is a repeat too (or a conflict)
+        self.first_prints[key] = printed
         try:
             await handler(self, command)
         except Refused as refusal:
@@ -205,6 +219,18 @@ class CommandBatch(Batch):
             )
             self.uow.after_commit(ledger_metrics.vouchers_rejected.labels(refusal.code).inc)
         self.results.append(_Result(command, False, refusal.reason, {"code": refusal.code}))
+
+    def _reused_key(self, command: Command, key: str) -> None:
+        """Another command under a key already used for a different one (say a voucher with other lines under a
+        booking's idempotency key): a sender's bug or a forgery. Nothing is booked and the first stands; the
+        command is answered refused (no BookingRejected: that would speak for the first) and dead-lettered."""
+        reason = (
+            f"{command.type} reuses the key {key} of a different command handled before (a sender's bug or a "
+            "forgery): refused, nothing booked; the first stands"
+        )
+        self.uow.after_commit(metrics.inbox_conflicts.labels(SERVICE, self.group).inc)
+        refuse(self.uow, self.group, self.delivered[id(command)], reason, kind="conflict")
+        self.results.append(_Result(command, False, reason, {"code": "conflict"}))
 
     async def _answer_repeat(self, command: Command) -> None:
         """A command seen before: no effect, the original outcome as the answer."""
