@@ -255,8 +255,8 @@ async def closing_checks(op: Operator, story: Story, clients: dict[str, str]) ->
             recon.get("differences") == [],
             f"{recon.get('finished_with_zero_balance')} invoices finished",
         )
-        story.console.print(reports.open_items(await op.open_items(client)))
-        story.console.print(reports.aged(await op.aged_receivables(client)))
+        story.console.print(reports.open_items(await reports.open_items_with_factoring(op, client)))
+        story.console.print(reports.aged(await reports.aged_with_factoring(op, client)))
 
 
 async def story(op: Operator, console: Console) -> Story:

@@ -423,13 +423,14 @@ def report_invoices(
 
 @report_app.command("open-items")
 def report_open_items(client: str, as_json: bool = JSON) -> None:
-    _report(lambda op: op.open_items(client), reports.open_items, as_json)
+    """Open items of customers, with the factoring invoice status and factoring description of their invoices."""
+    _report(lambda op: reports.open_items_with_factoring(op, client), reports.open_items, as_json)
 
 
 @report_app.command("aged")
 def report_aged(client: str, as_json: bool = JSON) -> None:
-    """Aged receivables: open items bucketed by days past due."""
-    _report(lambda op: op.aged_receivables(client), reports.aged, as_json)
+    """Aged receivables: open items bucketed by days past due, each with its invoice's factoring columns."""
+    _report(lambda op: reports.aged_with_factoring(op, client), reports.aged, as_json)
 
 
 @report_app.command("trial-balance")
@@ -471,9 +472,11 @@ def demo(keep_running: bool = typer.Option(False, help="Leave the stack running 
 
 def _register_optional() -> None:
     """Commands that live in their own modules."""
-    from . import deadletters
+    from . import deadletters, outbox, saft
 
     deadletters.register(app)
+    outbox.register(app)
+    saft.register(report_app, run)
     try:
         from . import status
     except ImportError:  # pragma: no cover - status is optional tooling

@@ -316,9 +316,14 @@ class Operator:
         return await self._command(topics.TOPIC_FINANCING_COMMANDS, command, expect_accepted=expect_accepted)
 
     # --- reports --------------------------------------------------------------------------------------------------
-    async def invoices(self, client_id: str, unpaid: bool = False) -> list[dict[str, Any]]:
+    async def invoices(
+        self, client_id: str, unpaid: bool = False, numbers: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """`numbers`: only those invoices (sent as repeated `number` parameters; keep the list to a few hundred)."""
+        if numbers == []:  # no numbers asked for, none found: not the unfiltered list
+            return []
         path = f"/clients/{client_id}/unpaid-invoices" if unpaid else f"/clients/{client_id}/invoices"
-        return await self.get(self.urls.invoicing, path)  # type: ignore[no-any-return]
+        return await self.get(self.urls.invoicing, path, number=numbers)  # type: ignore[no-any-return]
 
     async def invoice(self, client_id: str, invoice_id: uuid.UUID) -> dict[str, Any]:
         return await self.get(self.urls.invoicing, f"/clients/{client_id}/invoices/{invoice_id}")  # type: ignore

@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from ledgerline_contracts.money import format_nok
 
+if TYPE_CHECKING:
+    from .operator import Operator
+
+FACTORING_COLUMNS = ("factoring_status", "factoring_description")
+# The invoice numbers travel in the query string: in slices, the URL stays short however many items are open.
+INVOICE_NUMBERS_PER_QUERY = 200
+
 
 def _nok(ore: int | None) -> str:
     return "" if ore is None else format_nok(int(ore))
+
+
+def _factoring_cells(row: dict[str, Any]) -> list[str]:
+    """Rule 7: every invoice-related report shows the factoring invoice status and the factoring description."""
+    return [row[column] or "" for column in FACTORING_COLUMNS]
+
+
+# --- the ledger's open items joined with invoicing's factoring columns ------------------------------------------------
+def with_factoring(items: list[dict[str, Any]], invoices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each open item with its invoice's factoring status and description. The ledger keys an invoice's open item by
+    the invoice number under the customer's party; an item no invoice of that customer is behind (or one that was
+    not factored) gets None in both."""
+    by_item = {(invoice["customer_number"], invoice["number"]): invoice for invoice in invoices}
+    joined = []
+    for item in items:
+        invoice = by_item.get((item["party"], item["open_item"]), {})
+        joined.append({**item, **{column: invoice.get(column) for column in FACTORING_COLUMNS}})
+    return joined
+
+
+async def _joined_with_factoring(op: Operator, client_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Invoicing is asked once per slice of invoice numbers, not once per item; the ledger knows nothing of it."""
+    numbers = sorted({item["open_item"] for item in items})
+    invoices: list[dict[str, Any]] = []
+    for start in range(0, len(numbers), INVOICE_NUMBERS_PER_QUERY):
+        invoices += await op.invoices(client_id, numbers=numbers[start : start + INVOICE_NUMBERS_PER_QUERY])
+    return with_factoring(items, invoices)
+
+
+async def open_items_with_factoring(op: Operator, client_id: str) -> dict[str, Any]:
+    data = await op.open_items(client_id)
+    return {**data, "open_items": await _joined_with_factoring(op, client_id, data["open_items"])}
+
+
+async def aged_with_factoring(op: Operator, client_id: str) -> dict[str, Any]:
+    data = await op.aged_receivables(client_id)
+    return {**data, "items": await _joined_with_factoring(op, client_id, data["items"])}
 
 
 def invoices(rows: list[dict[str, Any]]) -> Table:
@@ -36,8 +81,7 @@ def invoices(rows: list[dict[str, Any]]) -> Table:
             _nok(r["gross_ore"]),
             _nok(r["outstanding_ore"]),
             r["delivery_method"] or "",
-            r["factoring_status"] or "",
-            r["factoring_description"] or "",
+            *_factoring_cells(r),
         ]
         if problems:
             cells.append("; ".join(f"{p['event_type']}: {p['reason']}" for p in r.get("booking_problems") or []))
@@ -60,7 +104,17 @@ def rejections(rows: list[dict[str, Any]]) -> Table:
 
 
 def open_items(data: dict[str, Any]) -> Table:
-    table = Table("customer", "invoice", "due", "original", "open", title=f"Open items as of {data['as_of']}")
+    """The open items as `open_items_with_factoring` returns them."""
+    table = Table(
+        "customer",
+        "invoice",
+        "due",
+        "original",
+        "open",
+        "factoring status",
+        "factoring description",
+        title=f"Open items as of {data['as_of']}",
+    )
     for item in data["open_items"]:
         table.add_row(
             str(item["party"]),
@@ -68,22 +122,45 @@ def open_items(data: dict[str, Any]) -> Table:
             str(item["due_date"]),
             _nok(item["original_ore"]),
             _nok(item["balance_ore"]),
+            *_factoring_cells(item),
         )
     table.add_row("", "", "", "total", _nok(data["total_ore"]))
     return table
 
 
 def aged(data: dict[str, Any]) -> Table:
+    """The aged receivables as `aged_with_factoring` returns them: per customer its items, each amount in its bucket,
+    then the customer's total; the grand total last."""
     buckets = data["buckets"]
     table = Table(
         "customer",
+        "invoice",
         *[b.replace("_", "–") for b in buckets],
         "total",
+        "factoring status",
+        "factoring description",
         title=f"Aged receivables as of {data['as_of']} (days past due)",
     )
+    items_of: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in data["items"]:
+        items_of[item["party"]].append(item)
     for party in data["parties"]:
-        table.add_row(str(party["party"]), *[_nok(party[b]) for b in buckets], _nok(party["total_ore"]))
-    table.add_row("total", *[_nok(data["total_ore"][b]) for b in buckets], _nok(sum(data["total_ore"].values())))
+        for item in items_of[party["party"]]:
+            in_bucket = [_nok(item["balance_ore"]) if b == item["bucket"] else "" for b in buckets]
+            table.add_row(
+                str(item["party"]), item["open_item"], *in_bucket, _nok(item["balance_ore"]), *_factoring_cells(item)
+            )
+        table.add_row(
+            str(party["party"]),
+            "total",
+            *[_nok(party[b]) for b in buckets],
+            _nok(party["total_ore"]),
+            style="bold",
+            end_section=True,
+        )
+    table.add_row(
+        "total", "", *[_nok(data["total_ore"][b]) for b in buckets], _nok(sum(data["total_ore"].values())), style="bold"
+    )
     return table
 
 

@@ -187,3 +187,26 @@ def test_aged_receivables_sum_per_party_and_in_total() -> None:
         "over_90": 30,
         "total_ore": 130,
     }
+
+
+def test_aged_receivables_list_every_item_with_its_bucket() -> None:
+    overdue = OpenItem(10001, "2", 50, 30, date(2026, 7, 1))
+    report = aged_receivables([OpenItem(10001, "1", 100, 100, TODAY), overdue], TODAY)
+    assert report["items"] == [
+        {
+            "party": 10001,
+            "open_item": "1",
+            "original_ore": 100,
+            "balance_ore": 100,
+            "due_date": TODAY,
+            "bucket": "not_due",
+        },
+        {
+            "party": 10001,
+            "open_item": "2",
+            "original_ore": 50,
+            "balance_ore": 30,
+            "due_date": overdue.due_date,
+            "bucket": "over_90",
+        },
+    ]

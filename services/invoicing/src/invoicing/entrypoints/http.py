@@ -30,6 +30,7 @@ def register(service: Service) -> None:
             request.path_params["client_id"],
             request.query_params.get("unpaid") == "true",
             request.query_params.get("factoring_status"),
+            request.query_params.getlist("number") or None,
         )
 
     async def unpaid(request: Request) -> object:

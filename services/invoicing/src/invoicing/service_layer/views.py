@@ -54,16 +54,22 @@ async def customers(engine: AsyncEngine, client_id: str) -> list[dict[str, Any]]
     )
 
 
-async def invoices(engine: AsyncEngine, client_id: str, unpaid: bool, status: str | None) -> list[dict[str, Any]]:
+async def invoices(
+    engine: AsyncEngine, client_id: str, unpaid: bool, status: str | None, numbers: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """`numbers` picks given invoices in one query: how a report keyed by invoice number (e.g. the ledger's open
+    items) joins the factoring columns onto its rows without reading our tables."""
     return await query(
         engine,
         f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE client_id = $1 "
         "AND (NOT $2::boolean OR (state = 'sent' AND gross_ore - paid_ore - credited_ore > 0)) "
         "AND ($3::text IS NULL OR factoring_status = $3::text) "
+        "AND ($4::text[] IS NULL OR number = ANY($4::text[])) "
         "ORDER BY number NULLS LAST, invoice_date",
         client_id,
         unpaid,
         status,
+        numbers,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 AGE_BUCKETS = ("not_due", "1_30", "31_60", "61_90", "over_90")
@@ -31,11 +31,14 @@ class OpenItem:
 
 
 def aged_receivables(items: list[OpenItem], as_of: date) -> dict[str, object]:
-    """Open items bucketed by days past due, per party and in total."""
+    """Open items bucketed by days past due, per party and in total; every item is listed with its bucket, so a
+    report can show what lies behind a party's figures (and join e.g. an invoice's factoring status onto it)."""
     totals = dict.fromkeys(AGE_BUCKETS, 0)
     per_party: dict[int, dict[str, int]] = {}
+    listed: list[dict[str, object]] = []
     for item in items:
         bucket = age_bucket(item.due_date, as_of)
+        listed.append({**asdict(item), "bucket": bucket})
         totals[bucket] += item.balance_ore
         party = per_party.setdefault(item.party, dict.fromkeys(AGE_BUCKETS, 0))
         party[bucket] += item.balance_ore
@@ -46,4 +49,5 @@ def aged_receivables(items: list[OpenItem], as_of: date) -> dict[str, object]:
         "parties": [
             {"party": p, **buckets, "total_ore": sum(buckets.values())} for p, buckets in sorted(per_party.items())
         ],
+        "items": listed,
     }

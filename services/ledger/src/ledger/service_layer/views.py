@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import groupby
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.db import query
+from servicekit.http import BUSINESS_TIME_ZONE
 
+from .. import saft
 from ..domain.reports import OpenItem, aged_receivables
 
 
@@ -200,4 +203,96 @@ async def operator_actions(engine: AsyncEngine, client_id: str) -> list[dict[str
         "SELECT command_id, command_type, operator, accepted, reason, details, recorded_at FROM operator_actions "
         "WHERE client_id = $1 ORDER BY id",
         client_id,
+    )
+
+
+async def company_name(engine: AsyncEngine, client_id: str) -> str | None:
+    """The name the client's books were opened under; None if it has no books."""
+    rows = await query(engine, "SELECT company_name FROM books WHERE client_id = $1", client_id)
+    return rows[0]["company_name"] if rows else None
+
+
+async def saft_ledger(
+    engine: AsyncEngine, client_id: str, start: date, end: date, company: saft.Company
+) -> saft.Ledger:
+    """What a SAF-T Financial file for the selection [start, end] holds, read from the postings: the chart with
+    each account's balance before `start` and at `end`, the parties with theirs, and the vouchers dated inside."""
+    balances = (
+        "COALESCE(sum(l.amount_ore) FILTER (WHERE l.voucher_date < $2), 0)::bigint AS opening_ore, "
+        "COALESCE(sum(l.amount_ore), 0)::bigint AS closing_ore"
+    )
+    accounts = await query(
+        engine,
+        f"SELECT a.number, a.name, {balances} FROM accounts a LEFT JOIN voucher_lines l "
+        "ON l.client_id = a.client_id AND l.account = a.number AND l.voucher_date <= $3 "
+        "WHERE a.client_id = $1 GROUP BY a.number, a.name ORDER BY a.number",
+        client_id,
+        start,
+        end,
+    )
+    parties = await query(
+        engine,
+        "SELECT p.number, p.name, p.kind, s.control_account FROM parties p LEFT JOIN subledger_series s "
+        "ON s.client_id = p.client_id AND s.code = p.series WHERE p.client_id = $1 ORDER BY p.number",
+        client_id,
+    )
+    party_balances = await query(
+        engine,
+        f"SELECT l.party, l.account, {balances} FROM voucher_lines l "
+        "WHERE l.client_id = $1 AND l.party IS NOT NULL AND l.voucher_date <= $3 "
+        "GROUP BY l.party, l.account ORDER BY l.party, l.account",
+        client_id,
+        start,
+        end,
+    )
+    lines = await query(
+        engine,
+        "SELECT v.series, v.number, v.voucher_date, v.text, v.posted_at, l.line_number, l.account, l.amount_ore, "
+        "l.party, l.vat_code, l.description, l.due_date FROM vouchers v JOIN voucher_lines l ON l.voucher_id = v.id "
+        "WHERE v.client_id = $1 AND v.voucher_date BETWEEN $2 AND $3 ORDER BY v.series, v.number, l.line_number",
+        client_id,
+        start,
+        end,
+    )
+    by_party: dict[int, list[saft.PartyBalance]] = {}
+    for row in party_balances:
+        by_party.setdefault(row["party"], []).append(
+            saft.PartyBalance(row["account"], row["opening_ore"], row["closing_ore"])
+        )
+    vouchers = []
+    for _, group in groupby(lines, key=lambda r: (r["series"], r["number"])):
+        rows = list(group)
+        head = rows[0]
+        vouchers.append(
+            saft.Voucher(
+                head["series"],
+                head["number"],
+                head["voucher_date"],
+                head["text"],
+                head["posted_at"].astimezone(BUSINESS_TIME_ZONE).date(),
+                tuple(
+                    saft.Line(
+                        r["line_number"],
+                        r["account"],
+                        r["amount_ore"],
+                        r["party"],
+                        r["vat_code"],
+                        r["description"],
+                        r["due_date"],
+                    )
+                    for r in rows
+                ),
+            )
+        )
+    return saft.Ledger(
+        client_id,
+        company,
+        start,
+        end,
+        tuple(saft.AccountBalance(r["number"], r["name"], r["opening_ore"], r["closing_ore"]) for r in accounts),
+        tuple(
+            saft.Party(r["number"], r["name"], r["kind"], r["control_account"], tuple(by_party.get(r["number"], ())))
+            for r in parties
+        ),
+        tuple(vouchers),
     )
