@@ -30,8 +30,11 @@ kafka-jars:
 postgres: python
 	@bash infra/postgres/postgres.sh provision
 
-up: setup ## broker, database, services and simulators as background processes; waits for /readyz
-	$(BIN)/ledgerline stack up
+# `make up BROKERS=3`: a cluster of three KRaft brokers (infra/kafka/kafka.sh, ports 39092-39097, topics with three
+# replicas) instead of the single broker on 9092.
+up: setup ## broker (BROKERS=3: a cluster), database, services and simulators in the background; waits for /readyz
+	$(if $(filter-out 1,$(BROKERS)),LEDGERLINE_KAFKA_BROKERS=$(BROKERS) \
+	  LEDGERLINE_KAFKA=$$(BROKERS=$(BROKERS) bash infra/kafka/kafka.sh bootstrap)) $(BIN)/ledgerline stack up
 
 down: ## stops everything `up` started, broker and database included
 	@test -x $(BIN)/ledgerline && $(BIN)/ledgerline stack down || true

@@ -16,6 +16,7 @@ import pytest
 from ledgerline_cli.bus import Bus
 from ledgerline_cli.operator import Operator, Urls
 from ledgerline_cli.stack import Stack
+from tests.support import cluster as three_brokers
 from tests.support.watch import WATCHED
 
 TEST_PORT_BASE = int(os.environ.get("LEDGERLINE_TEST_PORT_BASE", "18100"))
@@ -61,3 +62,21 @@ async def bus(infra: Stack) -> AsyncIterator[Bus]:
 def operator(services: Stack, bus: Bus) -> Operator:
     """Drives the system the way the CLI does: Kafka commands and HTTP queries."""
     return Operator(bus, Urls.for_port_base(services.port_base))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Stack]:
+    """The services on a three-broker Kafka cluster of the session's own (tests/support/cluster.py); the cluster
+    stops at the end of the session."""
+    stack = three_brokers.cluster_stack(TEST_PORT_BASE)
+    try:
+        three_brokers.up(stack)
+        yield stack
+    finally:
+        three_brokers.down(stack)
+
+
+@pytest.fixture
+async def cluster_operator(cluster: Stack) -> AsyncIterator[Operator]:
+    async with Bus(cluster.bootstrap, WATCHED, write_as_owner=True) as bus:
+        yield Operator(bus, Urls.for_port_base(cluster.port_base))

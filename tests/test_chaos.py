@@ -12,9 +12,7 @@ import base64
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date
 
 import orjson
@@ -24,25 +22,12 @@ from ledgerline_abc_factoring import contract as abc
 from ledgerline_cli.operator import Operator
 from ledgerline_cli.stack import REPO, Stack
 from ledgerline_contracts import invoicing, ledger, topics
-from tests.support.stream import Stream, prepare, publish, verify, wait_until_done
+from tests.support.faults import postgres_cluster
+from tests.support.stream import prepare, run_and_check
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHAOS_INVOICES = int(os.environ.get("LEDGERLINE_CHAOS_INVOICES", "5000"))
-
-
-async def run_and_check(
-    op: Operator, stream: Stream, count: int, breaker: Callable[[], Awaitable[None]], timeout: float = 420
-) -> None:
-    started = time.monotonic()
-    await publish(op, stream, count)
-    print(f"\npublished {count} invoices ({2 * count} commands) in {time.monotonic() - started:.1f} s")
-    await breaker()
-    done = await wait_until_done(op, stream, timeout)
-    print(f"every invoice settled {done:.1f} s after the breakage ended")
-    verdict = await verify(op, stream)
-    print(verdict.line())
-    assert verdict.ok(), (verdict.wrong_balances[:3], verdict.other[:3], verdict.line())
 
 
 def restart(stack: Stack, name: str) -> None:
@@ -85,10 +70,7 @@ async def test_the_database_restarts_mid_stream(services: Stack, operator: Opera
 
     async def bounce_postgres() -> None:
         await asyncio.sleep(2.0)
-        cluster = await asyncio.to_thread(
-            subprocess.run, ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
-        )
-        version, name = cluster.stdout.split()[:2]
+        version, name = await asyncio.to_thread(postgres_cluster)
         await asyncio.to_thread(subprocess.run, ["pg_ctlcluster", version, name, "restart", "-m", "fast"], check=True)
         print(f"PostgreSQL {version}/{name} restarted")
 
@@ -134,6 +116,7 @@ def junk(valid: dict[str, object]) -> dict[str, bytes]:
         "wrong schema": orjson.dumps({**valid, "client_id": 12345, "message_id": "not a uuid"}),
         "unknown version": orjson.dumps({**valid, "version": 7}),
         "huge": orjson.dumps({**valid, "text": "x" * 700_000}),
+        "NUL character": orjson.dumps({**valid, "note": "a\x00b"}),  # no database column could hold it
     }
 
 
@@ -199,6 +182,9 @@ async def test_bad_input_ends_in_dead_letters_or_refusals_and_books_nothing(
     await bus.send(topics.factoring_inbound("abc-factoring"), forged, str(invoice))
     for raw in junk(event.model_dump(mode="json")).values():
         await bus.send(topics.factoring_inbound("abc-factoring"), raw, str(event.submission_id))
+    for written in (f"{today.isoformat()}T00:00:00", "2062-01-01"):  # a timestamp; a date far from today
+        dated = {**event.model_dump(mode="json"), "event_id": f"dated-{uuid.uuid4()}", "occurred_on": written}
+        await bus.send(topics.factoring_inbound("abc-factoring"), orjson.dumps(dated), str(event.submission_id))
 
     # The consumers carry on: fresh, valid commands after the junk are handled.
     after = valid.model_copy(update={"idempotency_key": "after-the-junk", "message_id": uuid.uuid4()})
@@ -209,11 +195,11 @@ async def test_bad_input_ends_in_dead_letters_or_refusals_and_books_nothing(
     key = base64.b64encode(client_id.encode()).decode()
     ledger_letters = await bus.wait_count(topics.dead_letters("ledger"), lambda m: m.key_b64 == key, len(cases))
     invoicing_letters = await bus.wait_count(
-        topics.dead_letters("invoicing"), lambda m: m.key_b64 == key, 4, timeout=30
+        topics.dead_letters("invoicing"), lambda m: m.key_b64 == key, 5, timeout=30
     )
     provider_keys = {base64.b64encode(str(k).encode()).decode() for k in (event.submission_id, invoice)}
     provider_letters = await bus.wait_count(
-        topics.dead_letters("factoring-gateway.abc-factoring"), lambda m: m.key_b64 in provider_keys, 6, timeout=30
+        topics.dead_letters("factoring-gateway.abc-factoring"), lambda m: m.key_b64 in provider_keys, 9, timeout=30
     )
     reasons = {m.error.split(":")[0] for m in ledger_letters}
     print(
@@ -224,6 +210,9 @@ async def test_bad_input_ends_in_dead_letters_or_refusals_and_books_nothing(
     assert any("unknown contract version 7" in m.error for m in ledger_letters)
     assert any("not JSON" in m.error for m in ledger_letters)
     assert sum("amount_ore" in m.error for m in ledger_letters) >= 2  # negative and absurd
+    assert any("note: text with a NUL character" in m.error for m in ledger_letters + invoicing_letters)
+    assert sum("occurred_on" in m.error for m in provider_letters) == 2
+    assert sum("NUL character" in m.error for m in provider_letters) == 1
     # Events for an invoice never handed to ABC (unknown to the gateway); the forged case of an invoice handed
     # to another provider is tests/test_factoring.py::test_a_provider_cannot_touch_another_clients_invoice.
     assert sum("unknown invoice" in m.error for m in provider_letters) == 2

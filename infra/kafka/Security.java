@@ -60,7 +60,8 @@ public class Security {
         }
     }
 
-    private static Properties config(JsonNode plan) {
+    /** The admin client's settings from a plan's connection part (ClusterInfo.java connects the same way). */
+    static Properties config(JsonNode plan) {
         Properties props = new Properties();
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, plan.get("bootstrap").asText());
         props.put(AdminClientConfig.SECURITY_PROTOCOL_CONFIG, plan.get("security_protocol").asText());

@@ -34,6 +34,7 @@ mkdir -p "$config" "$state/data"
 umask 077
 sed -e "s|@STATE_DIR@|$state|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
   -e "s|@LISTEN_HOST@|$listen|g" -e "s|@ADVERTISED_HOST@|$advertised|g" \
+  -e "s|@NODE_ID@|1|g" -e "s|@VOTERS@|1@$advertised:$controller_port|g" -e "s|@REPLICATION@|1|g" -e "s|@MIN_ISR@|1|g" \
   -e "s|@ADMIN_PASSWORD@|$admin_password|g" -e "s|@CONTROLLER_PASSWORD@|$controller_password|g" \
   "$here/server.properties.in" > "$config/server.properties"
 cat > "$config/admin.properties" <<EOF

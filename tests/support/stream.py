@@ -10,6 +10,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -178,3 +179,20 @@ async def verify(op: Operator, stream: Stream) -> Verdict:
     if unexpected:
         other.append(f"unexpected voucher kinds: {sorted(unexpected)}")
     return Verdict(len(stream.invoices), vouchers, duplicates, lost, wrong_status, wrong_balances, other)
+
+
+async def run_and_check(
+    op: Operator, stream: Stream, count: int, breaker: Callable[[], Awaitable[None]], timeout: float = 420
+) -> Verdict:
+    """Publishes `count` invoices, breaks something while they are handled, waits until all settled, and fails
+    unless every invoice has exactly its vouchers and status and every client's books are exact."""
+    started = time.monotonic()
+    await publish(op, stream, count)
+    print(f"\npublished {count} invoices ({2 * count} commands) in {time.monotonic() - started:.1f} s")
+    await breaker()
+    done = await wait_until_done(op, stream, timeout)
+    print(f"every invoice settled {done:.1f} s after the breakage ended")
+    verdict = await verify(op, stream)
+    print(verdict.line())
+    assert verdict.ok(), (verdict.wrong_balances[:3], verdict.other[:3], verdict.line())
+    return verdict

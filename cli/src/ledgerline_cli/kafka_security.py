@@ -213,24 +213,26 @@ def plan(bootstrap: str, state: Path | None = None, reset: set[str] | frozenset[
     }
 
 
-def _stamp_path(state: Path | None) -> Path:
+def _stamp_path(kafka_state: Path) -> Path:
     key = hashlib.sha256(topics.PREFIX.encode()).hexdigest()[:12] if topics.PREFIX else "default"
-    return state_dir(state) / "kafka" / "acls-applied" / key
+    return kafka_state / "acls-applied" / key
 
 
-def apply(bootstrap: str, state: Path | None = None, *, force: bool = False) -> str:
+def apply(bootstrap: str, state: Path | None = None, *, force: bool = False, kafka_state: Path | None = None) -> str:
     """Makes the broker's users and this prefix's ACLs what the table says; returns what it did, in one line.
 
     Skipped (in milliseconds) when the same plan was applied last to the same formatted storage; otherwise one
-    JVM runs the whole plan (a few seconds).
+    JVM runs the whole plan (a few seconds). `kafka_state` is the broker's folder under the state directory
+    (`kafka`, or `kafka-cluster` for kafka.sh's cluster): each storage keeps its own record of what it was given.
     """
     started = time.monotonic()
+    kafka_state = kafka_state or state_dir(state) / "kafka"
     _, generated = ensure_credentials(state)
     wanted = plan(bootstrap, state, reset=generated)
-    mark = state_dir(state) / "kafka" / "security"
+    mark = kafka_state / "security"
     formatted = mark.read_text() if mark.exists() else ""
     digest = hashlib.sha256((json.dumps(wanted, sort_keys=True) + formatted).encode()).hexdigest()
-    stamp = _stamp_path(state)
+    stamp = _stamp_path(kafka_state)
     with _locked(stamp.with_name(".lock")):
         if not force and not generated and stamp.exists() and stamp.read_text() == digest:
             return f"kafka security: users and ACLs of prefix {topics.PREFIX!r} unchanged ({_since(started)})"

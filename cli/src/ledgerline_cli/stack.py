@@ -62,14 +62,17 @@ class Stack:
         self,
         state_dir: Path | None = None,
         port_base: int = 8100,
-        bootstrap: str = "127.0.0.1:9092",
+        bootstrap: str | None = None,
         extra_env: Mapping[str, str] | None = None,
         instance: str = "1",
         db_suffix: str = "",
+        brokers: int | None = None,
     ) -> None:
         self.state = Path(state_dir or os.environ.get("LEDGERLINE_STATE_DIR") or REPO / ".state")
         self.port_base = port_base
-        self.bootstrap = bootstrap
+        # How many brokers kafka.sh runs: 1 (port 9092), or a cluster (`make up BROKERS=3`) on ports of its own.
+        self.brokers = brokers or int(os.environ.get("LEDGERLINE_KAFKA_BROKERS", "1"))
+        self.bootstrap = bootstrap or (self.kafka("bootstrap").strip() if self.brokers > 1 else "127.0.0.1:9092")
         self.extra_env = dict(extra_env or {})
         self.instance = instance
         self.db_suffix = db_suffix
@@ -84,6 +87,7 @@ class Stack:
             {**self.extra_env, **(extra_env or {})},
             instance,
             self.db_suffix,
+            self.brokers,
         )
 
     def db_name(self, service: str) -> str:
@@ -94,6 +98,7 @@ class Stack:
     def specs(self) -> dict[str, ProcessSpec]:
         secrets = _secrets(self.state)
         keys = keys_dir(self.state)
+        bootstrap = self.bootstrap  # every broker: a service starts while any one of them answers
         common = {
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
@@ -102,7 +107,7 @@ class Stack:
         def service(name: str, prefix: str, offset: int, db_secret: str) -> ProcessSpec:
             env = {
                 **common,
-                f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 f"{prefix}_HTTP_PORT": str(self.port_base + offset),
                 f"{prefix}_INSTANCE_ID": self.instance,
                 f"{prefix}_DB_PASSWORD": secrets.get(db_secret, ""),
@@ -118,7 +123,7 @@ class Stack:
         def simulator(name: str, offset: int) -> ProcessSpec:
             env = {
                 **common,
-                "SIMULATOR_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "SIMULATOR_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "SIMULATOR_HTTP_PORT": str(self.port_base + offset),
                 # The provider's principal: it reads only its outbound topic and writes only its inbound topic.
                 **kafka_security.service_env("SIMULATOR", name.removesuffix("-simulator"), self.state),
@@ -149,14 +154,26 @@ class Stack:
         return f"http://127.0.0.1:{self.specs()[name].port}"
 
     # --- infrastructure -------------------------------------------------------------------------------------------
+    def kafka(self, *args: str, brokers: int | None = None) -> str:
+        """Runs `infra/kafka/kafka.sh ARGS` for this stack's broker or cluster; returns what it printed."""
+        env = {**os.environ, "LEDGERLINE_STATE_DIR": str(self.state), "BROKERS": str(brokers or self.brokers)}
+        script = str(REPO / "infra/kafka/kafka.sh")
+        return subprocess.run(["bash", script, *args], check=True, env=env, stdout=subprocess.PIPE, text=True).stdout
+
+    @property
+    def kafka_state(self) -> Path:
+        """The broker's (or cluster's) folder, as kafka.sh lays it out."""
+        return self.state / ("kafka-cluster" if self.brokers > 1 else "kafka")
+
     def infra_up(self) -> None:
         env = {**os.environ, "LEDGERLINE_STATE_DIR": str(self.state)}
         subprocess.run(["bash", str(REPO / "infra/postgres/postgres.sh"), "provision"], check=True, env=env)
-        subprocess.run(["bash", str(REPO / "infra/kafka/kafka.sh"), "start"], check=True, env=env)
-        replication = int(os.environ.get("LEDGERLINE_TOPIC_REPLICATION", "1"))
+        self.kafka("start")
+        # Three replicas on a cluster (two of them in sync for a write), one on the single broker.
+        replication = int(os.environ.get("LEDGERLINE_TOPIC_REPLICATION", str(min(self.brokers, 3))))
         asyncio.run(ensure_topics(self.bootstrap, replication=replication))
         # Users and ACLs for this topic prefix, from ledgerline_contracts.access (skipped when unchanged).
-        print(kafka_security.apply(self.bootstrap, self.state), file=sys.stderr)
+        print(kafka_security.apply(self.bootstrap, self.state, kafka_state=self.kafka_state), file=sys.stderr)
         if self.db_suffix:
             asyncio.run(self._create_databases())
 
@@ -179,7 +196,10 @@ class Stack:
 
     def infra_down(self) -> None:
         env = {**os.environ, "LEDGERLINE_STATE_DIR": str(self.state)}
-        subprocess.run(["bash", str(REPO / "infra/kafka/kafka.sh"), "stop"], check=False, env=env)
+        # The single broker and kafka.sh's cluster, whichever runs (`make up` or `make up BROKERS=3`).
+        for brokers in {1, self.brokers, 3}:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.kafka("stop", brokers=brokers)
         subprocess.run(["bash", str(REPO / "infra/postgres/postgres.sh"), "stop"], check=False, env=env)
 
     def migrate(self, names: Iterable[str] | None = None) -> None:

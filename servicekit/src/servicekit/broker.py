@@ -158,7 +158,8 @@ class TopicNotFound(UnknownTopicOrPartitionError):  # type: ignore[misc]
 
 def make_broker(settings: ServiceSettings, **extra: Any) -> KafkaBroker:
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # FastStream takes a string as one host; a list is what a multi-broker bootstrap needs.
+        [server.strip() for server in settings.kafka_bootstrap_servers.split(",") if server.strip()],
         client_id=f"{settings.service_name}-{settings.instance_id}",
         acks="all",
         enable_idempotence=True,
