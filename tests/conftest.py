@@ -64,10 +64,10 @@ def operator(services: Stack, bus: Bus) -> Operator:
     return Operator(bus, Urls.for_port_base(services.port_base))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[Stack]:
     """The services on a three-broker Kafka cluster of the session's own (tests/support/cluster.py); the cluster
-    stops at the end of the session."""
+    and its services stop when the module's tests are done, so they take no CPU from the tests after them."""
     stack = three_brokers.cluster_stack(TEST_PORT_BASE)
     try:
         three_brokers.up(stack)

@@ -1,7 +1,7 @@
 """The whole system on a three-broker Kafka cluster (infra/kafka/kafka.sh with BROKERS=3), for tests/test_cluster.py.
 
 Beside the session's usual stack, not instead of it: the cluster has ports of its own (39092-39097), the services
-run on their own port base (the session's + 600) with databases of their own (suffix `c`), and the topics and
+run on their own port base (the session's + 700) with databases of their own (suffix `c`), and the topics and
 consumer groups carry the session's prefix (the root conftest.py), so nothing is shared with the single broker.
 """
 
@@ -14,7 +14,7 @@ from ledgerline_cli.stack import Stack
 from .faults import wait_healthy
 
 BROKERS = 3
-PORT_OFFSET = 600  # past the chaos tests' second instances (+500)
+PORT_OFFSET = 700  # past the chaos tests' second instances (+500) and the scale-out test's (+600)
 
 
 def cluster_stack(port_base: int) -> Stack:

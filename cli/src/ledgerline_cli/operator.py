@@ -40,6 +40,17 @@ class QueryFailed(Exception):
     pass
 
 
+def raise_for_refusal(response: httpx.Response, what: str) -> None:
+    """A service's refusal (4xx/5xx) as QueryFailed, with the reason from its JSON body (`error`) when it gives one."""
+    if response.status_code < 400:
+        return
+    try:
+        reason = response.json().get("error", response.text)
+    except ValueError:
+        reason = response.text
+    raise QueryFailed(f"{what}: {reason}")
+
+
 class Operator:
     def __init__(self, bus: Bus, urls: Urls, user: str = "admin", timeout: float = 30.0) -> None:
         self.bus = bus
@@ -68,12 +79,7 @@ class Operator:
         headers = {"authorization": f"Bearer {self.token(client_id, user)}"}
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             response = await http.get(path, params={k: v for k, v in params.items() if v is not None}, headers=headers)
-        if response.status_code >= 400:
-            try:
-                reason = response.json().get("error", response.text)
-            except ValueError:
-                reason = response.text
-            raise QueryFailed(f"{path}: {reason}")
+        raise_for_refusal(response, path)
         return response.json()
 
     async def put(self, url: str, path: str, body: dict[str, Any]) -> Any:

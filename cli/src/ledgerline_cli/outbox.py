@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ledgerline_contracts import auth
 
-from .operator import QueryFailed, Urls
+from .operator import QueryFailed, Urls, raise_for_refusal
 from .tokens import local_issuer
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,12 +62,7 @@ class OutboxAdmin:
                 response = await http.request(method, path, json=body, headers=self._headers)
             except httpx.HTTPError as error:
                 raise QueryFailed(f"{service}: {error!r}") from None
-        if response.status_code >= 400:
-            try:
-                reason = response.json().get("error", response.text)
-            except ValueError:
-                reason = response.text
-            raise QueryFailed(f"{service} {path}: {reason}")
+        raise_for_refusal(response, f"{service} {path}")
         return response.json()
 
 

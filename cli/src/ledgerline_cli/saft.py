@@ -16,7 +16,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from .operator import Operator, QueryFailed
+from .operator import Operator, raise_for_refusal
 
 Runner = Callable[[Callable[[Operator], Awaitable[Any]], str], Any]
 
@@ -39,12 +39,7 @@ async def fetch_saft(
     headers = {"authorization": f"Bearer {op.token(client_id)}"}
     async with httpx.AsyncClient(base_url=op.urls.ledger, timeout=60) as http:
         response = await http.get(f"/clients/{client_id}/saft", params=params, headers=headers)
-    if response.status_code >= 400:
-        try:
-            reason = response.json().get("error", response.text)
-        except ValueError:
-            reason = response.text
-        raise QueryFailed(f"/clients/{client_id}/saft: {reason}")
+    raise_for_refusal(response, f"/clients/{client_id}/saft")
     disposition = response.headers.get("content-disposition", "")
     name = disposition.partition('filename="')[2].rstrip('"') or f"SAF-T Financial_{client_id}.xml"
     return name, response.content

@@ -35,12 +35,17 @@ from .settings import ServiceSettings
 from .unit_of_work import unseen
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+def create_engine(settings: ServiceSettings, *, for_queries: bool = False) -> AsyncEngine:
+    """The service's engine; `for_queries`: a small pool of its own for HTTP queries, which checks a connection
+    before lending it (a query has no retry loop behind it, so it must not meet a connection the database dropped
+    in a failover, a restart or a `pg_terminate_backend`)."""
+    size = 2 if for_queries else settings.db_pool_size
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=False,  # a dead connection fails its unit of work, which is retried and drops it
+        pool_size=size,
+        max_overflow=size * 2 if for_queries else size,
+        # Consumers don't ping: a dead connection fails its unit of work, which is retried and drops it.
+        pool_pre_ping=for_queries,
         pool_recycle=1800,
         connect_args={
             "server_settings": {"application_name": f"{settings.service_name}-{settings.instance_id}"},

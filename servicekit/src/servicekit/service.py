@@ -28,6 +28,7 @@ from .asyncapi import Publication, asyncapi_document
 from .broker import Publisher, make_broker
 from .consumer import BatchProcessor, DeadLetterPublisher, RetryPolicy, Subscription, attach
 from .db import OutboxSignal, PostgresUnitOfWork, create_engine, ping, prune_inbox
+from .errors import is_transient
 from .http import BadRequest, JSONResponse, error_response
 from .logging import configure_logging, get_logger
 from .messagebus import Consumer, Handlers, routes
@@ -46,6 +47,8 @@ class Service:
         self.description = description
         self.version = version
         self.engine = create_engine(settings)
+        self.queries = create_engine(settings, for_queries=True)
+        """The engine HTTP queries read through (`create_engine(for_queries=True)`)."""
         self.signal = OutboxSignal()
         self.broker = make_broker(settings)
         keys = settings.auth_public_keys_dir
@@ -146,10 +149,20 @@ class Service:
                 return error_response(refusal.reason, 403)
             except auth.NotAuthenticated as refusal:
                 return error_response(refusal.reason, 401, {"WWW-Authenticate": "Bearer"})
-            try:
-                result = await endpoint(request)
-            except BadRequest as error:
-                return error_response(error.reason, error.status)
+            for attempt in (1, 2):
+                try:
+                    result = await endpoint(request)
+                    break
+                except BadRequest as error:
+                    return error_response(error.reason, error.status)
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    if attempt == 2:  # reads only: asking again once is safe; then the caller is told to wait
+                        log.warning("query failed, database unavailable", path=request.url.path, error=repr(error))
+                        return error_response(
+                            "the database is unavailable; try again shortly", 503, {"Retry-After": "1"}
+                        )
             return result if isinstance(result, Response) else JSONResponse(result)
 
         return handle
@@ -220,6 +233,7 @@ class Service:
                 await task
         await self.publisher.stop()
         await self.engine.dispose()
+        await self.queries.dispose()
         log.info("service stopped")
 
     async def _watch_lag(self) -> None:

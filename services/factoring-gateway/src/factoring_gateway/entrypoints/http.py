@@ -16,7 +16,7 @@ from ..settings import FactoringGatewaySettings
 
 
 def register(service: Service, settings: FactoringGatewaySettings) -> None:
-    engine = service.engine
+    engine = service.queries
     ledger = LedgerClient(settings.ledger_url, service.token)
 
     def provider_of(request: Request) -> str:

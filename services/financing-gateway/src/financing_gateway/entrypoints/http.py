@@ -32,7 +32,7 @@ def _limit(request: Request) -> int:
 
 
 def register(service: Service) -> None:
-    engine = service.engine
+    engine = service.queries
 
     def for_privileged_users(query: ClientQuery) -> Callable[[Request], Awaitable[Any]]:
         async def endpoint(request: Request) -> Any:

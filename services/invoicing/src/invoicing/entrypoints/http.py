@@ -13,7 +13,7 @@ from ..service_layer import views
 
 
 def register(service: Service) -> None:
-    engine = service.engine
+    engine = service.queries
 
     async def client(request: Request) -> object:
         found = await views.client(engine, request.path_params["client_id"])

@@ -43,7 +43,7 @@ def _organisation_number(request: Request) -> str | None:
 
 
 def register(service: Service) -> None:
-    engine = service.engine
+    engine = service.queries
 
     async def trial_balance(request: Request) -> object:
         as_of = query_date(request, "as_of") or business_today()
