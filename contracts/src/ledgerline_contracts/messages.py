@@ -192,7 +192,8 @@ class Catalogue:
                 raise UndecodableMessage("an envelope without its list of items")
             return [self._decode_item(item, only) for item in items]
         try:
-            return [Decoded(self.decode(raw, only), None, raw)]
+            data = _json_object(raw)  # parsed once: the object is kept for whoever needs it again (fingerprints)
+            return [Decoded(self._decode_data(data, only), None, raw, data)]
         except UndecodableMessage as refusal:
             if raw is None or len(raw) > MAX_MESSAGE_BYTES:
                 raise
@@ -233,7 +234,8 @@ class Decoded:
     error: str | None
     raw: bytes | None
     item: Any = None
-    """The item as parsed from its envelope (then `raw` is None): its bytes are made only when asked for."""
+    """The message as parsed: an envelope's item (then `raw` is None: its bytes are made only when asked for), or
+    the record's whole JSON object."""
 
     def original(self) -> bytes:
         """The message's own bytes: the record's, or its envelope item's."""

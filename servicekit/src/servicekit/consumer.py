@@ -190,34 +190,40 @@ def kept_value(value: bytes | None) -> dict[str, Any]:
     }
 
 
+class Origin(Protocol):
+    """Where a message came from: a record, a delivery, or a message kept aside and taken up again."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 def dead_letter(
-    group: str,
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    value: bytes | None,
-    headers: dict[str, str] | None = None,
-    kind: str,
-    error: str,
-    attempts: int,
-    first_failed_at: datetime,
+    group: str, origin: Origin, *, kind: str, error: str, attempts: int = 1, first_failed_at: datetime | None = None
 ) -> DeadLetter:
-    """The dead letter of a record: where it came from, why it failed, and its original bytes for a replay."""
+    """The dead letter of a message: where it came from, why it failed, and its original bytes for a replay."""
+    headers: dict[str, str] = getattr(origin, "headers", None) or {}
+    now = datetime.now(UTC)
     return DeadLetter(
         consumer_group=group,
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key_b64=base64.b64encode(key).decode() if key is not None else None,
-        **kept_value(value),
-        headers={k: v for k, v in (headers or {}).items() if k != auth.HEADER},  # a token is no one else's to keep
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        key_b64=base64.b64encode(origin.key).decode() if origin.key is not None else None,
+        **kept_value(origin.value),
+        headers={k: v for k, v in headers.items() if k != auth.HEADER},  # a token is no one else's to keep
         error_kind=kind,  # type: ignore[arg-type]
         error=error[:4000],
         attempts=attempts,
-        first_failed_at=first_failed_at,
-        last_failed_at=datetime.now(UTC),
+        first_failed_at=first_failed_at or now,
+        last_failed_at=now,
     )
 
 
@@ -255,19 +261,7 @@ class DeadLetterPublisher:
         metrics.command_results.labels(self._service, kind[:200], "refused").inc()
 
     async def send(self, group: str, record: _Record, kind: str, error: str, attempts: int, first: datetime) -> None:
-        letter = dead_letter(
-            group,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            headers=record.headers,
-            kind=kind,
-            error=error,
-            attempts=attempts,
-            first_failed_at=first,
-        )
+        letter = dead_letter(group, record, kind=kind, error=error, attempts=attempts, first_failed_at=first)
         # Awaited: the offset is committed only once the dead letter is safely in Kafka.
         try:
             await (await self._publisher.send(dead_letters(group).name, letter.to_bytes(), record.key))

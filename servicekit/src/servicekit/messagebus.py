@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -32,7 +31,7 @@ from ledgerline_contracts.topics import Topic, dead_letters
 
 from . import metrics
 from .auth import Caller, caller_of, callers
-from .consumer import BatchHandler, Delivery, Subscription, dead_letter
+from .consumer import BatchHandler, Delivery, Origin, Subscription, dead_letter
 from .unit_of_work import UnitOfWork
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
@@ -104,37 +103,10 @@ def fingerprint(delivery: Delivery) -> bytes:
     return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
-class Origin(Protocol):
-    """Where a refused message came from (a delivery, or a message kept aside and taken up again)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes: ...
-
-
 def refuse(uow: UnitOfWork, group: str, origin: Origin, reason: str, kind: str = "refused") -> None:
     """A message refused for good, to the consumer's dead letters with the reason and its bytes (for a replay), in
     the same transaction as everything else the batch does."""
-    letter = dead_letter(
-        group,
-        topic=origin.topic,
-        partition=origin.partition,
-        offset=origin.offset,
-        key=origin.key,
-        value=origin.value,
-        kind=kind,
-        error=reason,
-        attempts=1,
-        first_failed_at=datetime.now(UTC),
-    )
-    uow.publish(dead_letters(group), letter, key=origin.key)
+    uow.publish(dead_letters(group), dead_letter(group, origin, kind=kind, error=reason), key=origin.key)
     uow.after_commit(metrics.dead_letters.labels(uow.service, group, origin.topic, kind).inc)
 
 
