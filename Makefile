@@ -30,7 +30,7 @@ kafka-jars:
 postgres: python
 	@bash infra/postgres/postgres.sh provision
 
-# `make up BROKERS=3`: a cluster of three KRaft brokers (infra/kafka/kafka.sh, ports 39092-39097, topics with three
+# `make up BROKERS=3`: a cluster of three KRaft brokers (infra/kafka/kafka.sh, ports 29092-29097, topics with three
 # replicas) instead of the single broker on 9092.
 up: setup ## broker (BROKERS=3: a cluster), database, services and simulators in the background; waits for /readyz
 	$(if $(filter-out 1,$(BROKERS)),LEDGERLINE_KAFKA_BROKERS=$(BROKERS) \

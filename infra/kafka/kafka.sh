@@ -6,7 +6,7 @@
 #   kafka.sh stop [ID]    stop every node (or node ID) cleanly (SIGTERM, then SIGKILL after a timeout)
 #   kafka.sh kill ID      kill -9 node ID (fault tests: no clean shutdown); `start ID` brings it back
 #   kafka.sh status       exit 0 when every node runs and answers (authenticated as the admin)
-#   kafka.sh bootstrap    the clients' bootstrap list, e.g. 127.0.0.1:39092,127.0.0.1:39094,127.0.0.1:39096
+#   kafka.sh bootstrap    the clients' bootstrap list, e.g. 127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096
 #   kafka.sh info         the active controller, the brokers, partition leaders per broker, the busiest broker
 #                         and under-replicated partitions, as key=value lines (ClusterInfo.java)
 #   kafka.sh in-sync [S]  waits (at most S seconds, default 180) until every broker serves and every partition
@@ -14,7 +14,7 @@
 # BROKERS=1 (the default) is the single broker of `make up`: state in $LEDGERLINE_STATE_DIR/kafka (default
 # <repo>/.state/kafka), port 9092, controller 9093. BROKERS=3 is a cluster of three combined broker+controller
 # nodes (a three-voter metadata quorum), state in .../kafka-cluster/node-<id>, node <id> on port
-# 39090+2*<id> with its controller on the next port; every topic has three replicas and min.insync.replicas=2.
+# 29090+2*<id> with its controller on the next port; every topic has three replicas and min.insync.replicas=2.
 # KAFKA_PORT moves the first node's port (the others follow in steps of two).
 #
 # Security: clients authenticate with SASL/SCRAM-SHA-512 and Kafka's StandardAuthorizer refuses whatever the ACLs
@@ -38,7 +38,7 @@ if [ "$brokers" = 1 ]; then
 else
   # A cluster of its own: other state, other ports, so it runs beside the single broker.
   state="$state_root/kafka-cluster"
-  first_port="${KAFKA_PORT:-39092}"
+  first_port="${KAFKA_PORT:-29092}"
   replication=$(( brokers < 3 ? brokers : 3 )) min_isr=$(( brokers < 3 ? 1 : 2 ))
 fi
 libs="$here/libs"
@@ -174,6 +174,9 @@ PY
 }
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$(port_of "$1")") 2>/dev/null; }
+# Bound by anyone, listening or connected (an outgoing connection may hold it as its local port; not TIME-WAIT,
+# which the broker's SO_REUSEADDR binds over): a broker there would not start.
+port_taken() { ss -tanH exclude time-wait 2>/dev/null | awk '{print $4}' | grep -qE "[:.]$1\$"; }
 
 # The nodes named on the command line, or all of them.
 chosen() {
@@ -201,6 +204,10 @@ start() {
       log "a broker already answers on 127.0.0.1:$(port_of "$id") (not ours, but it knows our admin); using it"
     elif running "$id"; then
       log "node $id already running (pid $(cat "$(pidfile "$id")"))"
+    elif port_taken "$(port_of "$id")" || port_taken "$(controller_port_of "$id")"; then
+      log "node $id: port $(port_of "$id") or $(controller_port_of "$id") is taken by another process:"
+      ss -ltnp 2>/dev/null | grep -E ":($(port_of "$id")|$(controller_port_of "$id"))\b" >&2 || true
+      return 1
     else
       render_properties "$id"
       formatted "$id" || format "$id"
@@ -222,6 +229,7 @@ start() {
       waiting=1
       running "$id" || { [[ " ${started[*]} " == *" $id "* ]] || continue
         log "node $id exited; last log lines:"
+        grep -hE "ERROR|FATAL|Exception" "$(node_dir "$id")/logs/server.log" "$(node_dir "$id")/logs/stdout.log" 2>/dev/null | head -n 20 >&2
         tail -n 30 "$(node_dir "$id")/logs/server.log" "$(node_dir "$id")/logs/stdout.log" >&2 || true; return 1; }
     done
     if [ -z "$waiting" ]; then log "ready on $(bootstrap)"; return 0; fi

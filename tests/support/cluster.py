@@ -1,6 +1,6 @@
 """The whole system on a three-broker Kafka cluster (infra/kafka/kafka.sh with BROKERS=3), for tests/test_cluster.py.
 
-Beside the session's usual stack, not instead of it: the cluster has ports of its own (39092-39097), the services
+Beside the session's usual stack, not instead of it: the cluster has ports of its own (29092-29097), the services
 run on their own port base (the session's + 700) with databases of their own (suffix `c`), and the topics and
 consumer groups carry the session's prefix (the root conftest.py), so nothing is shared with the single broker.
 """
