@@ -20,5 +20,7 @@ async def test_the_demo_story_passes_every_check(operator: Operator) -> None:
     assert len(told.checks) >= 15
     text = out.getvalue()
     assert "Trial balance" in text and "Reconciliation with abc-factoring" in text and "Invoice financing" in text
+    # The widget, while ABC Factoring holds an invoice, says why Buffer is not offered it.
+    assert "1 receivable (12 500,00 NOK) excluded: held by a factoring provider" in text
     # Rule 7 reaches the ledger's reports too: the aged receivables' header carries the factoring columns.
     assert any("over–90" in line and "factoring status" in line for line in text.splitlines())

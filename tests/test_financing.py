@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ledgerline_abc_factoring import contract as abc
 from ledgerline_cli.bus import Bus
+from ledgerline_cli.operator import Operator, Urls
 from ledgerline_cli.stack import Stack
 from ledgerline_contracts import financing, topics
 from ledgerline_contracts import invoicing as inv
@@ -21,7 +23,9 @@ from ledgerline_contracts import ledger as L
 from ledgerline_contracts.messages import Command, CommandResult
 from ledgerline_contracts.providers import buffer
 from tests.support.http import eventually, get_json, metric
+from tests.support.scenario import TEN_THOUSAND, factoring_client
 from tests.support.watch import WATCHED
+from tests.test_factoring import abc_says, status_of
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
@@ -539,3 +543,68 @@ async def test_automatic_postings_book_each_drawdown_and_repayment_exactly_once(
 async def _transaction_posted(client: Client, transaction_id: str, posting: str) -> bool:
     movements = (await client.view("transactions"))["transactions"]
     return any(t["transaction_id"] == transaction_id and t["posting"] == posting for t in movements)
+
+
+async def test_a_receivable_abc_factoring_holds_is_never_pledged_to_buffer_until_abc_returns_it(client: Client) -> None:
+    """Factoring (ABC) and financing (Buffer) both active on one client, everything real: invoicing, the factoring
+    gateway, the ledger, the financing gateway and Buffer's simulator. Invoice A goes to ABC, invoice B by e-mail.
+    While ABC holds A, Buffer is offered B only: snapshot, limit and widget; ABC's recourse brings A back."""
+    op = Operator(client.bus, Urls.for_port_base(client.stack.port_base), user=ADMIN)  # ADMIN administers the client
+    person, company = await factoring_client(op, client.id, "abc-factoring")
+    await op.simulator_script(op.urls.abc_simulator, client.id, mode="manual")  # ABC's answers are the test's
+    invoice_a = await op.create_invoice(client.id, person, TEN_THOUSAND)  # 12 500
+    sent_a = await op.send_invoice(client.id, invoice_a)
+    invoice_b = await op.create_invoice(client.id, company, [inv.InvoiceLine(description="Pipes", net_ore=400_000)])
+    sent_b = await op.send_invoice(client.id, invoice_b, method="email")  # 5 000, not via factoring
+    assert sent_a.details["via_factoring"] and not sent_b.details["via_factoring"]
+    number_a, number_b = sent_a.details["invoice_number"], sent_b.details["invoice_number"]
+    await abc_says(op, invoice_a, 1, abc.AbcEventType.ACCEPTED)
+    await abc_says(op, invoice_a, 2, abc.AbcEventType.ADVANCE_PAID, 1_062_500)
+    await status_of(op, client.id, invoice_a, "advance_paid")
+
+    await client.until_allowed(ADMIN)  # invoicing announced the administrator's privileges
+
+    async def gateway_knows_both() -> dict[str, Any] | None:
+        stream: dict[str, Any] = await client.view("stream")
+        known = (stream["open_items"], stream["open_total_ore"], stream["factored_items"], stream["factored_total_ore"])
+        return stream if known == (2, 1_750_000, 1, 1_250_000) else None
+
+    await eventually(gateway_knows_both)
+    result = await client.consent(ADMIN)
+    assert result.details["receivables"] == 1
+    snapshot = await client.bus.wait_for(
+        topics.TOPIC_BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ReceivablesSnapshot) and m.client_id == client.id
+    )
+    assert isinstance(snapshot, buffer.ReceivablesSnapshot)
+    assert [(r.debtor_number, r.invoice_reference, r.balance_ore) for r in snapshot.receivables] == [
+        (company, number_b, 500_000)
+    ]
+    assert (snapshot.total_count, snapshot.total_ore) == (1, 500_000)
+
+    # 80 % of B's 5 000,00: A's 12 500,00 lends nothing while ABC holds it; the widget says why.
+    widget = await client.until_widget(state="account_opened", credit_limit_ore=400_000, credit_based_on_sequence=1)
+    assert (widget["credit"]["used_ore"], widget["credit"]["available_ore"]) == (0, 400_000)
+    assert widget["excluded"] == {"receivables": 1, "total_ore": 1_250_000, "reason": "held by a factoring provider"}
+    held = await get_json(f"{client.buffer}/clients/{client.id}")
+    assert (held["receivables"], held["receivables_ore"], held["limit_ore"]) == (1, 500_000, 400_000)
+
+    # ABC hands A back by recourse: the client's again, streamed at what is open now, and the limit follows.
+    await abc_says(op, invoice_a, 3, abc.AbcEventType.RECOURSE, 1_062_500)
+    await status_of(op, client.id, invoice_a, "returned")
+    back = await client.bus.wait_for(
+        topics.TOPIC_BUFFER_OUTBOUND, lambda m: isinstance(m, buffer.ReceivableChanged) and m.client_id == client.id
+    )
+    assert isinstance(back, buffer.ReceivableChanged)
+    assert (back.sequence, back.change, back.receivable.invoice_reference) == (2, "opened", number_a)
+    assert (back.receivable.debtor_number, back.receivable.balance_ore, back.previous_balance_ore) == (
+        person,
+        1_250_000,
+        None,
+    )
+    widget = await client.until_widget(credit_limit_ore=1_400_000, credit_based_on_sequence=2)
+    assert widget["excluded"] == {"receivables": 0, "total_ore": 0, "reason": "held by a factoring provider"}
+    returned = await get_json(f"{client.buffer}/clients/{client.id}")
+    assert (returned["receivables"], returned["receivables_ore"], returned["limit_ore"]) == (2, 1_750_000, 1_400_000)
+    history = (await client.view("credit-limit/history"))["history"]
+    assert [(h["limit_ore"], h["based_on_sequence"]) for h in history] == [(400_000, 1), (1_400_000, 2)]
+    assert client.sequences() == [1, 2] and len(client.outbound(buffer.ReceivableChanged)) == 1  # A, once

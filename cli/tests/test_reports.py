@@ -129,3 +129,18 @@ def test_the_aged_table_lists_items_in_their_buckets_under_each_customers_total(
     [plain] = [line for line in lines if " 1002 " in line]
     assert "advance_paid" not in plain
     assert any(f"{CUSTOMER}" in line and "total" in line and "17 500,00" in line for line in lines)
+
+
+def test_the_widget_says_how_many_receivables_a_factoring_provider_holds() -> None:
+    data = {
+        "provider": "Buffer",
+        "state": "account_opened",
+        "credit": {"limit_ore": 1_000_000, "used_ore": 0, "available_ore": 1_000_000, "updated_at": "2026-11-30"},
+        "stream": {"last_sequence": 3},
+        "excluded": {"receivables": 1, "total_ore": 1_250_000, "reason": "held by a factoring provider"},
+    }
+    lines = text_of(reports.widget(data))
+    [excluded] = [line for line in lines if "excluded" in line]
+    assert "1 receivable (12 500,00 NOK) excluded: held by a factoring provider" in excluded
+    data["excluded"] = {"receivables": 2, "total_ore": 2_000_000, "reason": "held by a factoring provider"}
+    assert any("2 receivables (20 000,00 NOK) excluded" in line for line in text_of(reports.widget(data)))

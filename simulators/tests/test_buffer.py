@@ -79,13 +79,15 @@ class Harness:
             )
         return messages
 
-    def change(self, item: b.Receivable, *, skip: int = 0) -> b.ReceivableChanged:
+    def change(
+        self, item: b.Receivable, *, skip: int = 0, kind: b.ReceivableChange = b.ReceivableChange.OPENED
+    ) -> b.ReceivableChanged:
         self.sequence += 1 + skip
         return b.ReceivableChanged(
             client_id=CLIENT,
             onboarding_id=self.onboarding,
             sequence=self.sequence,
-            change=b.ReceivableChange.OPENED,
+            change=kind,
             receivable=item,
             previous_balance_ore=None,
             cause="test",
@@ -151,6 +153,16 @@ async def test_each_change_in_order_moves_the_limit() -> None:
     await harness.buffer.handle_batch([harness.change(receivable("1", 0))])
     limits = of(b.CreditLimitChanged, harness.take())
     assert [(m.limit_ore, m.based_on_sequence) for m in limits] == [(1_200_000, 2), (400_000, 3)]
+
+
+async def test_a_receivable_a_factoring_provider_took_over_is_dropped_until_it_comes_back() -> None:
+    harness = Harness()
+    await harness.onboard(receivable("1", 1_000_000), receivable("2", 1_250_000))
+    await harness.buffer.handle_batch([harness.change(receivable("2", 1_250_000), kind=b.ReceivableChange.FACTORED)])
+    assert harness.buffer.clients[CLIENT].receivables.keys() == {(10001, "1")}
+    await harness.buffer.handle_batch([harness.change(receivable("2", 1_250_000))])  # returned by recourse: opened
+    limits = of(b.CreditLimitChanged, harness.take())
+    assert [(m.limit_ore, m.based_on_sequence) for m in limits] == [(800_000, 2), (1_800_000, 3)]
 
 
 async def test_a_repeated_change_changes_nothing() -> None:

@@ -228,7 +228,8 @@ def reconciliation(data: dict[str, Any]) -> Table | str:
 
 
 def widget(data: dict[str, Any]) -> Table:
-    """The dashboard widget: the credit line's figures and where onboarding stands."""
+    """The dashboard widget: the credit line's figures, where onboarding stands, and the receivables left out because
+    a factoring provider holds them."""
     table = Table("", "", title=f"Invoice financing ({data['provider']})")
     credit = data.get("credit") or {}
     table.add_row("onboarding", data["state"])
@@ -236,4 +237,13 @@ def widget(data: dict[str, Any]) -> Table:
         table.add_row(label, _nok(credit.get(key)))
     table.add_row("updated", str(credit.get("updated_at", "")))
     table.add_row("receivables sent", f"up to sequence {data['stream']['last_sequence']}")
+    if (excluded := data.get("excluded")) is not None:
+        table.add_row("excluded", excluded_receivables(excluded))
     return table
+
+
+def excluded_receivables(excluded: dict[str, Any]) -> str:
+    """«1 receivable (12 500,00 NOK) excluded: held by a factoring provider»: not offered to the financing provider."""
+    count = excluded["receivables"]
+    noun = "receivable" if count == 1 else "receivables"
+    return f"{count} {noun} ({_nok(excluded['total_ore'])} NOK) excluded: {excluded['reason']}"

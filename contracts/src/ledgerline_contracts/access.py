@@ -151,6 +151,7 @@ def table() -> list[Grant]:
                 (topics.TOPIC_INVOICING_EVENTS, topics.GROUP_FINANCING_INVOICING_EVENTS),
                 (topics.TOPIC_LEDGER_EVENTS, topics.GROUP_FINANCING_LEDGER_EVENTS),
                 (topics.TOPIC_BUFFER_INBOUND, topics.GROUP_FINANCING_BUFFER),
+                (topics.TOPIC_FACTORING_EVENTS, topics.GROUP_FINANCING_FACTORING_EVENTS),
             ],
             writes=[
                 topics.TOPIC_BUFFER_OUTBOUND,

@@ -19,7 +19,7 @@ from financing_gateway.adapters.memory import FinancingStore, InMemoryFinancingR
 from financing_gateway.adapters.repository import FinancingRepository
 from financing_gateway.service_layer.handlers import HANDLERS, consumers
 from ledgerline_contracts import topics
-from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.factoring import AccountRef, FactoringStatusChanged
 from ledgerline_contracts.financing import (
     CONSENT_TEXTS,
     CreditLimitChanged,
@@ -32,7 +32,14 @@ from ledgerline_contracts.financing import (
     SetFinancingPostings,
     WithdrawFinancingConsent,
 )
-from ledgerline_contracts.invoicing import INVOICE_FINANCING, ClientCreated, UserPrivilegesChanged
+from ledgerline_contracts.invoicing import (
+    INVOICE_FINANCING,
+    ClientCreated,
+    FactoringStatus,
+    InvoiceDelivery,
+    InvoiceLine,
+    UserPrivilegesChanged,
+)
 from ledgerline_contracts.ledger import (
     AccountType,
     AccountUpserted,
@@ -45,6 +52,7 @@ from ledgerline_contracts.ledger import (
 )
 from ledgerline_contracts.messages import CommandResult, Message
 from ledgerline_contracts.providers import buffer
+from ledgerline_contracts.samples import COMPANY
 from servicekit.messagebus import routes
 from servicekit.testing import Coverage, FakeInbox, FakeUnitOfWork, deliver
 
@@ -182,12 +190,16 @@ def test_consumers_keep_their_groups_and_read_only_the_types_the_gateway_acts_on
         topics.GROUP_FINANCING_INVOICING_EVENTS,
         topics.GROUP_FINANCING_LEDGER_EVENTS,
         topics.GROUP_FINANCING_BUFFER,
+        topics.GROUP_FINANCING_FACTORING_EVENTS,
     }
     assert subscriptions[topics.GROUP_FINANCING_COMMANDS].topic == topics.TOPIC_FINANCING_COMMANDS
     assert subscriptions[topics.GROUP_FINANCING_INVOICING_EVENTS].wants == {
         "invoicing.ClientCreated",
         "invoicing.UserPrivilegesChanged",
+        "invoicing.InvoiceDelivery",
     }
+    factoring = subscriptions[topics.GROUP_FINANCING_FACTORING_EVENTS]
+    assert (factoring.topic, factoring.wants) == (topics.TOPIC_FACTORING_EVENTS, {"factoring.FactoringStatusChanged"})
     assert subscriptions[topics.GROUP_FINANCING_LEDGER_EVENTS].wants == {
         "ledger.OpenItemChanged",
         "ledger.AccountUpserted",
@@ -454,6 +466,140 @@ async def test_each_change_of_an_open_item_goes_to_buffer_numbered_in_the_ledger
     await consented.deliver(repeated)
     await consented.deliver(repeated)  # the same message again: told once
     assert len(consented.to_buffer()) == sent + 1 and consented.stream.last_sequence == 5
+
+
+# --- receivables a factoring provider holds -----------------------------------------------------------------------
+def delivery(number: str, party: int = 10001, gross_ore: int = 1_250_000) -> InvoiceDelivery:
+    """Invoicing hands invoice `number` (the open item of the same number under `party`) to ABC Factoring."""
+    invoice_id = uuid4()
+    return InvoiceDelivery(
+        client_id=CLIENT,
+        correlation_id=str(invoice_id),
+        provider="abc-factoring",
+        invoice_id=invoice_id,
+        invoice_number=number,
+        customer_number=party,
+        customer=COMPANY,
+        client_name="Acme AS",
+        client_organisation_number="912345678",
+        invoice_date=NOW.date(),
+        due_date=DUE,
+        lines=[InvoiceLine(description="Consulting", net_ore=1_000_000)],
+        net_ore=1_000_000,
+        vat_ore=gross_ore - 1_000_000,
+        gross_ore=gross_ore,
+    )
+
+
+def status(sent: InvoiceDelivery, status: FactoringStatus, sequence: int) -> FactoringStatusChanged:
+    """The factoring gateway's status of the delivered invoice, at its per-invoice `sequence`."""
+    return FactoringStatusChanged(
+        client_id=CLIENT,
+        invoice_id=sent.invoice_id,
+        provider="abc-factoring",
+        status=status,
+        description=f"{status.value} by ABC Factoring",
+        sequence=sequence,
+    )
+
+
+def changes(gateway: Gateway) -> list[tuple[int, str, str, int, int | None]]:
+    return [
+        (c.sequence, c.change.value, c.receivable.invoice_reference, c.receivable.balance_ore, c.previous_balance_ore)
+        for c in gateway.to_buffer(buffer.ReceivableChanged)
+    ]
+
+
+@covers(InvoiceDelivery, FactoringStatusChanged, GiveFinancingConsent)
+async def test_an_invoice_a_factoring_provider_holds_is_left_out_of_the_snapshot_and_its_changes(
+    gateway: Gateway,
+) -> None:
+    factored = delivery("1001")
+    await gateway.deliver(customer(), open_item("1001", 1_250_000), open_item("1002", 400_000))
+    await gateway.deliver(factored)
+    await gateway.deliver(status(factored, FactoringStatus.PREPARED, 2))  # awaiting ABC's decision: held
+    command = consent()
+    await gateway.deliver(command)
+    [snapshot] = gateway.to_buffer(buffer.ReceivablesSnapshot)
+    assert [r.invoice_reference for r in snapshot.receivables] == ["1002"]
+    assert (snapshot.total_count, snapshot.total_ore) == (1, 400_000)
+    assert gateway.result(command).details["receivables"] == 1
+
+    await gateway.deliver(status(factored, FactoringStatus.ADVANCE_PAID, 4))
+    await gateway.deliver(open_item("1001", 1_000_000), open_item("1002", 300_000))  # the first is ABC's business
+    assert changes(gateway) == [(2, "reduced", "1002", 300_000, 400_000)]
+    assert gateway.store.open_items[(CLIENT, 10001, "1001")].balance_ore == 1_000_000  # kept all the same
+
+
+@covers(FactoringStatusChanged, OpenItemChanged)
+async def test_an_invoice_returned_by_recourse_comes_back_into_the_stream_at_what_is_open_now(
+    gateway: Gateway,
+) -> None:
+    factored = delivery("1001")
+    await gateway.deliver(customer(), open_item("1001", 1_250_000))
+    await gateway.deliver(factored)
+    await gateway.deliver(consent())
+    assert gateway.to_buffer(buffer.ReceivablesSnapshot)[0].receivables == []
+    await gateway.deliver(status(factored, FactoringStatus.ADVANCE_PAID, 3), status(factored, FactoringStatus.PAID, 4))
+    await gateway.deliver(open_item("1001", 1_100_000))  # a part payment while ABC holds it: not told
+    assert changes(gateway) == []
+
+    returned = status(factored, FactoringStatus.RETURNED, 5)
+    await gateway.deliver(returned)
+    await gateway.deliver(returned)  # the same event again
+    await gateway.deliver(status(factored, FactoringStatus.ADVANCE_PAID, 3))  # a late, older status changes nothing
+    [back] = gateway.to_buffer(buffer.ReceivableChanged)
+    assert (back.sequence, back.change, back.receivable.balance_ore, back.previous_balance_ore) == (
+        2,
+        buffer.ReceivableChange.OPENED,
+        1_100_000,
+        None,
+    )
+    assert back.cause == "returned by ABC Factoring" and back.receivable.debtor_name == "Nordlys AS"
+    await gateway.deliver(open_item("1001", 600_000))  # the client's again: every change is told
+    assert changes(gateway)[1:] == [(3, "reduced", "1001", 600_000, 1_100_000)]
+    assert gateway.stream.last_sequence == 3
+
+
+@covers(InvoiceDelivery)
+async def test_a_receivable_buffer_already_holds_is_withdrawn_when_it_is_handed_to_a_factoring_provider(
+    consented: Gateway,
+) -> None:
+    # The ledger's open item can arrive before invoicing's delivery (two topics): Buffer then had it for a moment.
+    factored = delivery("1004", gross_ore=1_500_000)
+    await consented.deliver(open_item("1004", 1_500_000, original=1_500_000))
+    await consented.deliver(factored, delivery("9999"))  # and one whose open item the ledger has not reported yet
+    assert changes(consented) == [
+        (2, "opened", "1004", 1_500_000, None),
+        (3, "factored", "1004", 1_500_000, 1_500_000),
+    ]
+    withdrawn = consented.to_buffer(buffer.ReceivableChanged)[-1]
+    assert withdrawn.cause == "invoice 1004 delivered to abc-factoring for factoring"
+    await consented.deliver(open_item("9999", 1_250_000))  # held from the moment it opens: never told
+    assert len(changes(consented)) == 2 and consented.stream.last_sequence == 3
+    assert consented.store.factored_invoices[(CLIENT, factored.invoice_id)].held
+
+
+@covers(FactoringStatusChanged, InvoiceDelivery)
+async def test_a_rejection_heard_before_the_delivery_leaves_the_receivable_with_buffer(consented: Gateway) -> None:
+    factored = delivery("1001")  # the open item of the consent's snapshot
+    await consented.deliver(status(factored, FactoringStatus.REJECTED, 3))  # factoring.events.v1 was quicker
+    await consented.deliver(factored)
+    assert changes(consented) == [] and consented.stream.last_sequence == 1
+    stored = consented.store.factored_invoices[(CLIENT, factored.invoice_id)]
+    assert (stored.status, stored.item, stored.held) == (FactoringStatus.REJECTED, (10001, "1001"), False)
+
+
+@covers(InvoiceDelivery, FactoringStatusChanged)
+async def test_holdings_are_kept_without_a_stream_and_a_delivery_refused_gives_the_item_back(gateway: Gateway) -> None:
+    first, second = delivery("1001"), delivery("1002")
+    await gateway.deliver(customer(), open_item("1001", 1_250_000), open_item("1002", 1_250_000))
+    await gateway.deliver(first, second)
+    await gateway.deliver(status(second, FactoringStatus.DELIVERY_REFUSED, 2))
+    assert gateway.to_buffer() == []  # no consent: nothing is told, the holdings are kept
+    await gateway.deliver(consent())
+    [snapshot] = gateway.to_buffer(buffer.ReceivablesSnapshot)
+    assert [r.invoice_reference for r in snapshot.receivables] == ["1002"]
 
 
 # --- Buffer -------------------------------------------------------------------------------------------------------

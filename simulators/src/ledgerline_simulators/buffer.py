@@ -12,8 +12,9 @@ The credit limit follows the receivables:
     available = limit − used, never below 0.
 
 Only receivables with a positive balance count (a credit balance lowers nothing), and one without a due date
-counts as not past due. Every applied snapshot and change is answered with `CreditLimitChanged` naming the
-sequence it is based on; so is every drawdown and repayment.
+counts as not past due. A receivable withdrawn as `factored` (a factoring provider holds it) is dropped, as a
+settled one is, until it comes back as `opened`. Every applied snapshot and change is answered with
+`CreditLimitChanged` naming the sequence it is based on; so is every drawdown and repayment.
 
 The stream. Buffer applies sequences in order: a change whose sequence is not the next one is a gap, and
 Buffer asks for a resnapshot once and ignores changes until a snapshot arrives; a sequence already applied is
@@ -223,8 +224,8 @@ class Buffer:
             return
         item = message.receivable
         key = (item.debtor_number, item.invoice_reference)
-        if item.balance_ore == 0:
-            client.receivables.pop(key, None)
+        if item.balance_ore == 0 or message.change is buffer.ReceivableChange.FACTORED:
+            client.receivables.pop(key, None)  # settled, or a factoring provider's now: no collateral either way
         else:
             client.receivables[key] = item
         client.last_sequence = message.sequence

@@ -20,7 +20,11 @@ The receivables stream. `ReceivablesSnapshot` and `ReceivableChanged` carry `seq
 at 1, growing by exactly one per message and never reused, also across onboardings. A snapshot is the whole
 set of open receivables at that position (split into `parts` messages with consecutive sequences when large;
 the set is complete with the last part) and replaces whatever Buffer held. Each `ReceivableChanged` after it
-is one open item as it is now. If Buffer sees a sequence that is not the one it expects (a gap), it asks with
+is one open item as it is now. A receivable a factoring provider holds (handed to it for an advance or sold to
+it, or awaiting its decision) is not the client's to pledge: it is left out of every snapshot, a change of it is
+not sent, and one Buffer already holds is withdrawn with `ReceivableChanged` of change `factored` (drop it). When
+the provider rejects it, refuses its delivery or returns it by recourse, it comes back as `opened` with what is
+open now. If Buffer sees a sequence that is not the one it expects (a gap), it asks with
 `ResnapshotRequested` and ignores changes until the next snapshot arrives. A sequence at or below the last one
 applied is a repeat and changes nothing.
 
@@ -87,6 +91,7 @@ class ReceivableChange(StrEnum):
     REDUCED = "reduced"
     SETTLED = "settled"
     AMENDED = "amended"  # the same balance, but another due date or invoiced amount
+    FACTORED = "factored"  # handed to a factoring provider: no longer the client's to pledge; Buffer drops it
 
 
 class OnboardingStep(StrEnum):
@@ -140,7 +145,8 @@ class ReceivablesSnapshot(ClientMessage):
 
 
 class ReceivableChanged(ClientMessage):
-    """One open item after a change: a new invoice, a payment, a credit note, a write-off, a factoring settlement."""
+    """One open item after a change: a new invoice, a payment, a credit note, a write-off, a factoring settlement;
+    or (`factored`) the receivable as it was when a factoring provider took it over, for Buffer to drop."""
 
     type: Literal["buffer.ReceivableChanged"] = "buffer.ReceivableChanged"
     version: Literal[1] = 1

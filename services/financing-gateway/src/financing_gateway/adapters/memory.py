@@ -9,7 +9,7 @@ unit tests look at batches that succeed. Row locks are not needed: one test runs
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from uuid import UUID
 from ledgerline_contracts.ledger import AccountType, PartyKind
 
 from ..domain.access import UserAccess
+from ..domain.factored import FactoredInvoice
 from ..domain.limits import CreditFigures
 from ..domain.onboarding import Onboarding
 from ..domain.postings import KnownAccount, KnownChart, KnownParty, PostingAccounts
@@ -64,6 +65,8 @@ class FinancingStore:
     parties: dict[tuple[str, int], StoredParty] = field(default_factory=dict)
     open_items: dict[tuple[str, int, str], OpenItem] = field(default_factory=dict)
     """Only open items: a settled one is removed, as the table's check constraint demands."""
+    factored_invoices: dict[tuple[str, UUID], FactoredInvoice] = field(default_factory=dict)
+    """By (client, invoice id)."""
     onboardings: dict[UUID, Onboarding] = field(default_factory=dict)
     credit_limits: list[tuple[str, CreditFigures]] = field(default_factory=list)
     """(client, figures) in the order they were added (the table's identity column)."""
@@ -141,9 +144,11 @@ class InMemoryFinancingRepository:
         parties = self._store.parties
         return {key: parties[key].name for key in sorted(set(keys)) if key in parties}
 
-    async def open_items(self, client_id: str) -> list[OpenItem]:
+    async def pledgeable_open_items(self, client_id: str) -> list[OpenItem]:
+        """The client's open items that no factoring provider holds: what Buffer may have."""
         found = sorted((party, item) for (owner, party, item) in self._store.open_items if owner == client_id)
-        return [self._store.open_items[(client_id, party, item)] for party, item in found]
+        held = await self.held_items((client_id, party, item) for party, item in found)
+        return [self._store.open_items[(client_id, p, i)] for p, i in found if (client_id, p, i) not in held]
 
     async def open_items_by_key(self, keys: Iterable[tuple[str, int, str]]) -> dict[tuple[str, int, str], OpenItem]:
         items = self._store.open_items
@@ -156,6 +161,25 @@ class InMemoryFinancingRepository:
                 self._store.open_items[key] = item
             else:
                 self._store.open_items.pop(key, None)
+
+    # --- invoices a factoring provider holds -----------------------------------------------------------------------
+    async def factored_invoices(self, keys: Iterable[tuple[str, UUID]]) -> dict[tuple[str, UUID], FactoredInvoice]:
+        """The invoices known by (client, invoice id) among `keys`, as copies to be saved."""
+        stored = self._store.factored_invoices
+        return {key: dataclasses.replace(stored[key]) for key in sorted(set(keys)) if key in stored}
+
+    async def save_factored_invoices(self, invoices: Mapping[tuple[str, UUID], FactoredInvoice]) -> None:
+        """Writes each invoice's latest state, with whether it holds its open item now."""
+        for key, invoice in invoices.items():
+            self._store.factored_invoices[key] = dataclasses.replace(invoice)
+
+    async def held_items(self, keys: Iterable[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        """Which of these open items (client, party, invoice number) a factoring provider holds."""
+        held: set[tuple[str, int, str]] = set()
+        for (client, _), invoice in self._store.factored_invoices.items():
+            if invoice.held and (item := invoice.item) is not None:
+                held.add((client, item[0], item[1]))
+        return set(keys) & held
 
     # --- onboardings ----------------------------------------------------------------------------------------------
     async def onboarding(self, onboarding_id: UUID) -> Onboarding | None:

@@ -12,10 +12,12 @@ import asyncpg
 
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.financing import FinancingContext, OnboardingState
+from ledgerline_contracts.invoicing import FactoringStatus
 from ledgerline_contracts.ledger import AccountType, PartyKind
 from servicekit.db import PostgresUnitOfWork
 
 from ..domain.access import UserAccess
+from ..domain.factored import FactoredInvoice
 from ..domain.limits import CreditFigures
 from ..domain.onboarding import Consent, Onboarding
 from ..domain.postings import KnownAccount, KnownChart, KnownParty, PostingAccounts
@@ -205,9 +207,15 @@ class FinancingRepository:
         )
         return {(r["client_id"], r["number"]): r["name"] for r in rows}
 
-    async def open_items(self, client_id: str) -> list[OpenItem]:
+    async def pledgeable_open_items(self, client_id: str) -> list[OpenItem]:
+        """The client's open items that no factoring provider holds: what Buffer may have."""
         db = await self._db()
-        rows = await db.fetch("SELECT * FROM open_items WHERE client_id = $1 ORDER BY party, open_item", client_id)
+        rows = await db.fetch(
+            "SELECT o.* FROM open_items o WHERE o.client_id = $1 AND NOT EXISTS (SELECT 1 FROM factored_invoices f "
+            "WHERE f.held AND f.client_id = o.client_id AND f.party = o.party AND f.open_item = o.open_item) "
+            "ORDER BY o.party, o.open_item",
+            client_id,
+        )
         return [_open_item(r) for r in rows]
 
     async def open_items_by_key(self, keys: Iterable[tuple[str, int, str]]) -> dict[tuple[str, int, str], OpenItem]:
@@ -250,6 +258,75 @@ class FinancingRepository:
                 [k[1] for k in settled],
                 [k[2] for k in settled],
             )
+
+    # --- invoices a factoring provider holds -----------------------------------------------------------------------
+    async def factored_invoices(self, keys: Iterable[tuple[str, UUID]]) -> dict[tuple[str, UUID], FactoredInvoice]:
+        """The invoices known by (client, invoice id) among `keys`."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        db = await self._db()
+        rows = await db.fetch(
+            "SELECT f.* FROM factored_invoices f JOIN unnest($1::text[], $2::uuid[]) AS k(client_id, invoice_id) "
+            "ON f.client_id = k.client_id AND f.invoice_id = k.invoice_id",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        return {
+            (r["client_id"], r["invoice_id"]): FactoredInvoice(
+                r["invoice_id"],
+                r["provider"],
+                r["party"],
+                r["open_item"],
+                FactoringStatus(r["status"]) if r["status"] else None,
+                r["status_sequence"],
+            )
+            for r in rows
+        }
+
+    async def save_factored_invoices(self, invoices: Mapping[tuple[str, UUID], FactoredInvoice]) -> None:
+        """Writes each invoice's latest state, with whether it holds its open item now (one statement)."""
+        rows = [
+            (
+                client,
+                i.invoice_id,
+                i.provider,
+                i.party,
+                i.open_item,
+                i.status and i.status.value,
+                i.status_sequence,
+                i.held,
+            )
+            for (client, _), i in invoices.items()
+        ]
+        if not rows:
+            return
+        db = await self._db()
+        await db.execute(
+            "INSERT INTO factored_invoices (client_id, invoice_id, provider, party, open_item, status, "
+            "status_sequence, held) SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::text[], "
+            "$6::text[], $7::bigint[], $8::boolean[]) ON CONFLICT (client_id, invoice_id) DO UPDATE SET "
+            "provider = EXCLUDED.provider, party = EXCLUDED.party, open_item = EXCLUDED.open_item, "
+            "status = EXCLUDED.status, status_sequence = EXCLUDED.status_sequence, held = EXCLUDED.held, "
+            "updated_at = now()",
+            *(list(column) for column in zip(*rows, strict=True)),
+        )
+
+    async def held_items(self, keys: Iterable[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        """Which of these open items (client, party, invoice number) a factoring provider holds."""
+        keys = sorted(set(keys))
+        if not keys:
+            return set()
+        db = await self._db()
+        rows = await db.fetch(
+            "SELECT DISTINCT f.client_id, f.party, f.open_item FROM factored_invoices f "
+            "JOIN unnest($1::text[], $2::int[], $3::text[]) AS k(client_id, party, item) "
+            "ON f.client_id = k.client_id AND f.party = k.party AND f.open_item = k.item WHERE f.held",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        return {(r["client_id"], r["party"], r["open_item"]) for r in rows}
 
     # --- onboardings ----------------------------------------------------------------------------------------------
     async def onboarding(self, onboarding_id: UUID) -> Onboarding | None:

@@ -1,8 +1,8 @@
 """The financing gateway's own schema.
 
-Projections of other services' events (clients, users' privileges, the chart, customer open items) and the
-gateway's own state: onboardings, the receivables stream per client, credit limits with their history, the
-posting option and the provider account's transactions.
+Projections of other services' events (clients, users' privileges, the chart, customer open items, the invoices
+factoring providers hold) and the gateway's own state: onboardings, the receivables stream per client, credit
+limits with their history, the posting option and the provider account's transactions.
 """
 
 from sqlalchemy import (
@@ -87,6 +87,30 @@ open_items = Table(
     CheckConstraint("balance_ore <> 0", name="open_items_only_open"),
 )
 """Only items still open: a settled one is deleted, as the ledger's open-items report leaves it out."""
+
+factored_invoices = Table(
+    "factored_invoices",
+    metadata,
+    Column("client_id", Text, nullable=False),
+    Column("invoice_id", UUID(as_uuid=True), nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("party", Integer, nullable=True),
+    Column("open_item", Text, nullable=True),
+    Column("status", Text, nullable=True),
+    Column("status_sequence", BigInteger, nullable=False, server_default="0"),
+    Column("held", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("client_id", "invoice_id"),
+)
+"""Invoices handed to a factoring provider (`domain.factored`): party and open item from invoicing's delivery,
+status from the factoring gateway. `held` (the provider holds the open item) keeps it out of the stream."""
+Index(
+    "factored_invoices_held",
+    factored_invoices.c.client_id,
+    factored_invoices.c.party,
+    factored_invoices.c.open_item,
+    postgresql_where=factored_invoices.c.held,
+)
 
 # --- the gateway's own state ---------------------------------------------------------------------------------------
 onboardings = Table(

@@ -1,4 +1,4 @@
-"""Wires the financing gateway: its four consumers, what it publishes, its queries."""
+"""Wires the financing gateway: its five consumers, what it publishes, its queries."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The financing gateway's routing table: every message type it acts on, its handler, and its four consumers.
+"""The financing gateway's routing table: every message type it acts on, its handler, and its five consumers.
 
-The handlers live by concern: `commands` (consent, withdrawal, the posting option), `projections` (what invoicing
-and the ledger announce, and the receivables stream that follows the ledger) and `provider` (Buffer's answers).
+The handlers live by concern: `commands` (consent, withdrawal, the posting option), `projections` (what invoicing,
+the ledger and the factoring gateway announce, and the receivables stream that follows them) and `provider`
+(Buffer's answers).
 Subscriptions, the types each consumer decodes and the AsyncAPI document all come from `HANDLERS`.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 from functools import partial
 
 from ledgerline_contracts import topics
+from ledgerline_contracts.factoring import FactoringStatusChanged
 from ledgerline_contracts.financing import GiveFinancingConsent, SetFinancingPostings, WithdrawFinancingConsent
-from ledgerline_contracts.invoicing import ClientCreated, UserPrivilegesChanged
+from ledgerline_contracts.invoicing import ClientCreated, InvoiceDelivery, UserPrivilegesChanged
 from ledgerline_contracts.ledger import AccountUpserted, OpenItemChanged, PartyUpserted
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.providers import buffer
@@ -19,7 +21,7 @@ from servicekit.messagebus import Consumer, Handler
 
 from ..adapters.repository import FinancingRepository
 from . import commands, projections, provider
-from .batches import FinancingBatch, RepositoryFactory, StreamBatch
+from .batches import RepositoryFactory, StreamBatch
 
 HANDLERS: dict[type[Message], Handler] = {
     # financing.commands.v1
@@ -29,6 +31,9 @@ HANDLERS: dict[type[Message], Handler] = {
     # invoicing.events.v1
     ClientCreated: projections.client_created,
     UserPrivilegesChanged: projections.user_privileges_changed,
+    InvoiceDelivery: projections.invoice_delivered,
+    # factoring.events.v1
+    FactoringStatusChanged: projections.factoring_status_changed,
     # ledger.events.v1
     AccountUpserted: projections.account_upserted,
     PartyUpserted: projections.party_upserted,
@@ -57,8 +62,17 @@ def consumers(repository: RepositoryFactory = FinancingRepository) -> list[Consu
         Consumer(
             topics.TOPIC_INVOICING_EVENTS,
             topics.GROUP_FINANCING_INVOICING_EVENTS,
-            partial(FinancingBatch, repository=repository),
-            "Company data (ClientCreated) and each user's effective privileges (UserPrivilegesChanged, newest wins).",
+            partial(projections.HoldingBatch, repository=repository),
+            "Company data (ClientCreated), each user's effective privileges (UserPrivilegesChanged, newest wins), "
+            "and which open item each invoice handed to a factoring provider is (InvoiceDelivery): held by the "
+            "provider, so left out of the receivables stream.",
+        ),
+        Consumer(
+            topics.TOPIC_FACTORING_EVENTS,
+            topics.GROUP_FINANCING_FACTORING_EVENTS,
+            partial(projections.HoldingBatch, repository=repository),
+            "Factoring status of invoices (FactoringStatusChanged, newest per-invoice sequence wins): a rejected, "
+            "refused or returned invoice is the client's again and comes back into the receivables stream.",
         ),
         Consumer(
             topics.TOPIC_LEDGER_EVENTS,

@@ -39,12 +39,13 @@ class StreamWriter:
         self._repo = repo
 
     async def snapshot(self, stream: ReceivableStream) -> tuple[int, int]:
-        """Sends every open item of the client as one snapshot, in as many parts as it takes.
+        """Sends every open item of the client that no factoring provider holds as one snapshot, in as many parts
+        as it takes.
 
         Returns how many receivables and how many parts were sent.
         """
         assert stream.onboarding_id is not None, "a snapshot belongs to an onboarding"
-        items = await self._repo.open_items(stream.client_id)
+        items = await self._repo.pledgeable_open_items(stream.client_id)
         names = await self._repo.party_names((stream.client_id, i.party) for i in items)
         now = utc_now()
         snapshot_id = uuid4()

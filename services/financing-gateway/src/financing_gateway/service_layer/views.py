@@ -53,8 +53,25 @@ async def _onboarding(engine: AsyncEngine, client_id: str) -> dict[str, Any] | N
     }
 
 
+EXCLUDED_REASON = "held by a factoring provider"
+"""Why an open item is not offered to the financing provider (`domain.factored`)."""
+
+
+async def _factored(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
+    """How many of the client's open items a factoring provider holds, and their balances summed."""
+    row = await _first(
+        engine,
+        "SELECT count(*) AS factored_items, COALESCE(sum(o.balance_ore), 0)::bigint AS factored_total_ore "
+        "FROM open_items o WHERE o.client_id = $1 AND EXISTS (SELECT 1 FROM factored_invoices f "
+        "WHERE f.held AND f.client_id = o.client_id AND f.party = o.party AND f.open_item = o.open_item)",
+        client_id,
+    )
+    return row or {"factored_items": 0, "factored_total_ore": 0}
+
+
 async def widget(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
-    """What the dashboard widget shows: the credit line's figures and where onboarding stands."""
+    """What the dashboard widget shows: the credit line's figures, where onboarding stands, and the open items left
+    out of what the financing provider sees because a factoring provider holds them."""
     onboarding = await _onboarding(engine, client_id)
     state = onboarding["state"] if onboarding else OnboardingState.NOT_STARTED.value
     credit = await _first(
@@ -74,6 +91,7 @@ async def widget(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
         "SELECT enabled, bank_account, liability_account, liability_party FROM posting_settings WHERE client_id = $1",
         client_id,
     )
+    factored = await _factored(engine, client_id)
     return {
         "client_id": client_id,
         "provider": PROVIDER,
@@ -85,6 +103,11 @@ async def widget(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
         "onboarding": onboarding,
         "stream": stream or {"streaming": False, "last_sequence": 0},
         "postings": postings or {"enabled": False},
+        "excluded": {
+            "receivables": factored["factored_items"],
+            "total_ore": factored["factored_total_ore"],
+            "reason": EXCLUDED_REASON,
+        },
     }
 
 
@@ -100,7 +123,8 @@ async def credit_history(engine: AsyncEngine, client_id: str, limit: int) -> dic
 
 
 async def stream_status(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
-    """What the provider has been sent, next to what the gateway knows is open now."""
+    """What the provider has been sent, next to what the gateway knows is open now (all of it, and the part a
+    factoring provider holds, which the provider is not sent)."""
     stream = await _first(engine, "SELECT * FROM receivable_streams WHERE client_id = $1", client_id)
     known = await _first(
         engine,
@@ -117,6 +141,7 @@ async def stream_status(engine: AsyncEngine, client_id: str) -> dict[str, Any]:
         "changes_sent": stream["changes_sent"] if stream else 0,
         "last_sent_at": stream["last_sent_at"] if stream else None,
         **(known or {}),
+        **await _factored(engine, client_id),
     }
 
 
