@@ -18,8 +18,10 @@ def closed(client: str, day: int) -> PeriodClosed:
     return PeriodClosed(client_id=client, closed_through=date(2026, 1, day))
 
 
-def item(topic: topics.Topic, message: PeriodClosed, kind: bool = True) -> tuple[str, bytes, bytes, str | None]:
-    return (topic.name, message.client_id.encode(), message.to_bytes(), message.type if kind else None)
+def item(
+    topic: topics.Topic, message: PeriodClosed, kind: bool = True
+) -> tuple[str, bytes, bytes, str | None, str | None]:
+    return (topic.name, message.client_id.encode(), message.to_bytes(), message.type if kind else None, None)
 
 
 def test_an_envelope_holds_its_items_in_order_and_announces_their_types() -> None:
@@ -58,7 +60,7 @@ def test_the_outbox_puts_one_keys_messages_in_one_row_and_keeps_each_keys_order(
     events, results = topics.TOPIC_LEDGER_EVENTS, topics.TOPIC_COMMAND_RESULTS
     a1, b1, a2, a3 = closed("a", 1), closed("b", 1), closed("a", 2), closed("a", 3)
     rows = outbox_rows([item(events, a1), item(events, b1), item(results, a2, kind=False), item(events, a3)])
-    assert [(topic, key) for topic, key, _ in rows] == [
+    assert [(topic, key) for topic, key, _, _ in rows] == [
         (events.name, b"a"),
         (events.name, b"b"),
         (results.name, b"a"),
@@ -82,7 +84,7 @@ def test_envelopes_stay_under_the_size_limit() -> None:
         )
         for n in range(3000)
     ]
-    rows = outbox_rows([(topics.TOPIC_LEDGER_EVENTS.name, b"c1", m.to_bytes(), m.type) for m in many])
-    assert len(rows) > 1 and all(len(value) <= MAX_MESSAGE_BYTES for _, _, value in rows)
-    decoded = [d.message for _, _, value in rows for d in LEDGER_EVENTS.decode_record(value)]
+    rows = outbox_rows([(topics.TOPIC_LEDGER_EVENTS.name, b"c1", m.to_bytes(), m.type, None) for m in many])
+    assert len(rows) > 1 and all(len(value) <= MAX_MESSAGE_BYTES for _, _, value, _ in rows)
+    decoded = [d.message for _, _, value, _ in rows for d in LEDGER_EVENTS.decode_record(value)]
     assert decoded == many

@@ -80,7 +80,9 @@ class FakeBroker:
     async def renew(self) -> None:
         self.renewed += 1
 
-    async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, correlation_id: str | None = None
+    ) -> asyncio.Future[Any]:
         if value in self.at_once:
             raise self.at_once[value]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

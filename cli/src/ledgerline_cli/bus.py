@@ -136,13 +136,14 @@ class Bus:
         message: Message | bytes,
         key: str | bytes | None,
         token: str | auth.FrontEnd | None = auth.AS_FRONT_END,
+        headers: Iterable[tuple[str, bytes]] = (),
     ) -> None:
-        """Publishes one record. On a topic marked `authenticated` it carries `token` (by default the one the local
-        front end signs for the message; None: no token at all)."""
+        """Publishes one record, with `headers`. On a topic marked `authenticated` it carries `token` too (by
+        default the one the local front end signs for the message; None: no token at all)."""
         assert self._producer is not None
         name = topic.name if isinstance(topic, Topic) else topic
         value = message if isinstance(message, bytes) else message.to_bytes()
-        headers = []
+        headers = list(headers)
         if isinstance(token, auth.FrontEnd):
             signed = isinstance(topic, Topic) and topic.authenticated and isinstance(message, Message)
             token = auth.front_end_token(self.signer(), message) if signed else None

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal, Self, overload
+from typing import Annotated, Any, ClassVar, Literal, Self, overload
 from uuid import UUID, uuid4, uuid5
 
 import orjson
@@ -65,6 +65,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _type_and_version_required(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Lists a message's type and version fields (by their wire names) as `required` in its published schema.
+
+    In Python they have defaults (each concrete message pins them), so pydantic would leave them out; on the wire
+    they are what a consumer decodes by, and a message without them is refused as an unknown type. A message
+    naming its partition key (`kafka_key`) publishes it as `x-kafka-key`, a JSON Pointer into the payload."""
+    names = [field.alias or name for name, field in model.model_fields.items() if name in ("type", "version")]
+    if names:
+        required = schema.setdefault("required", [])
+        required[:0] = [name for name in names if name not in required]
+    key = getattr(model, "kafka_key", None)
+    if isinstance(key, str):
+        schema["x-kafka-key"] = key
+
+
 class Message(BaseModel):
     """Base of every message on the wire.
 
@@ -74,7 +89,11 @@ class Message(BaseModel):
     an id derived from its content (see `derived_id`), so the same bytes delivered twice are one message.
     """
 
-    model_config = WIRE
+    model_config = ConfigDict(**WIRE, json_schema_extra=_type_and_version_required)
+
+    kafka_key: ClassVar[str | None] = None
+    """Where a provider topic's record key comes from: a JSON Pointer into the payload (e.g. `/submission_id`),
+    published in the message's schema as `x-kafka-key`. None: the topic's documented key."""
 
     type: str
     version: int
@@ -253,12 +272,13 @@ class Envelope(BaseModel):
     `types` lists the item types, first, so that a consumer with nothing to do skips the record unparsed. A
     record on such a topic is either a single message or an envelope: consumers read both."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra=_type_and_version_required)
 
     type: Literal["ledgerline.Envelope"] = "ledgerline.Envelope"
     version: Literal[1] = 1
     types: list[str]
     items: list[dict[str, Any]]
+
 
 _ENVELOPE_PREFIX = b'{"type":"ledgerline.Envelope"'
 _ITEMS = b',"items":['

@@ -132,11 +132,18 @@ def factoring_providers() -> tuple[str, ...]:
     return tuple(registry.factoring_providers())
 
 
+PROVIDER_KEY = (
+    "invoice_id, or client_id for a message about the client as a whole (onboarding, offboarding, a remittance "
+    "report); each message's schema names its key as `x-kafka-key`, a JSON Pointer into the payload"
+)
+"""A factoring provider topic's record key: one invoice's messages stay in one partition, in order."""
+
+
 def factoring_outbound(slug: str) -> Topic:
     return Topic(
         f"factoring.{slug}.outbound.v1",
         registry.provider(slug).partitions,
-        "invoice_id",
+        PROVIDER_KEY,
         f"Invoice deliveries (and onboarding) for {slug}, in {slug}'s own format. Only {slug} reads it.",
     )
 
@@ -145,7 +152,7 @@ def factoring_inbound(slug: str) -> Topic:
     return Topic(
         f"factoring.{slug}.inbound.v1",
         registry.provider(slug).partitions,
-        "invoice_id",
+        PROVIDER_KEY,
         f"Events from {slug} about its invoices. Only {slug} writes it.",
     )
 
@@ -186,6 +193,7 @@ GROUP_FINANCING_COMMANDS = "financing-gateway"
 GROUP_FINANCING_INVOICING_EVENTS = "financing-gateway.invoicing-events"
 GROUP_FINANCING_LEDGER_EVENTS = "financing-gateway.ledger-events"
 GROUP_FINANCING_BUFFER = "financing-gateway.buffer"
+GROUP_FINANCING_FACTORING_EVENTS = "financing-gateway.factoring-events"
 # (The first group of each service kept the service's name when groups were split per topic; renaming a live
 # group would re-read its topics from the start, so the names stay.)
 
@@ -210,6 +218,7 @@ def consumer_groups() -> tuple[str, ...]:
         GROUP_FINANCING_INVOICING_EVENTS,
         GROUP_FINANCING_LEDGER_EVENTS,
         GROUP_FINANCING_BUFFER,
+        GROUP_FINANCING_FACTORING_EVENTS,
     )
 
 

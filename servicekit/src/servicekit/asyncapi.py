@@ -75,4 +75,18 @@ def asyncapi_document(
             f"Partitions: {publication.topic.partitions}.",
         )
     document = AsyncAPI(spec, title=title, version=version, description=description, schema_version="3.0.0")
-    return document.to_specification().to_jsonable()  # type: ignore[no-any-return]
+    found: dict[str, Any] = document.to_specification().to_jsonable()
+    for message in found.get("components", {}).get("messages", {}).values():
+        if isinstance(message.get("correlationId"), dict):
+            message["correlationId"]["description"] = CORRELATION_HEADER
+    return found
+
+
+CORRELATION_HEADER = (
+    "The Kafka record header `correlation_id` (UTF-8): the same value as the payload's correlation id "
+    "(`correlation_id`; `correlationId` in a camelCase format). Every record we publish whose message has one "
+    "carries it (an envelope: when all its items share one), beside `content-type: application/json`. Records "
+    "sent to us may carry it, and are read with or without it."
+)
+"""What the documents say about FastStream's `correlationId` location (`$message.header#/correlation_id`), which
+the outbox relay (`servicekit.outbox`) makes true."""

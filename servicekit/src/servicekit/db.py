@@ -67,6 +67,8 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("last_error", Text, nullable=True),
         Column("quarantined_at", DateTime(timezone=True), nullable=True),
+        # The record's `correlation_id` header, taken from the message when it is queued (the relay parses nothing).
+        Column("correlation_id", Text, nullable=True),
     )
     # Few rows are ever quarantined: a small index finds them (and the rows held behind them) cheaply.
     Index(
@@ -90,9 +92,10 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 M = TypeVar("M", bound=Message)
 
-Published = tuple[str, bytes | None, bytes, str | None]
-"""A message a unit of work publishes: topic, key, bytes, and its type if the topic takes envelopes."""
-OutboxRow = tuple[str, bytes | None, bytes]
+Published = tuple[str, bytes | None, bytes, str | None, str | None]
+"""A message a unit of work publishes: topic, key, bytes, its type if the topic takes envelopes, and its
+correlation id (the record's `correlation_id` header)."""
+OutboxRow = tuple[str, bytes | None, bytes, str | None]
 
 
 class OutboxSignal:
@@ -171,12 +174,16 @@ class PostgresUnitOfWork:
         """Queue an event to be relayed to Kafka if, and only if, this transaction commits."""
         if isinstance(topic, Topic):
             kind = message.type if topic.envelopes else None
-            self._outbox.append((topic.name, _key_bytes(key), message.to_bytes(), kind))
+            self._outbox.append((topic.name, _key_bytes(key), message.to_bytes(), kind, message.correlation_id))
         else:
-            self._outbox.append((topic, _key_bytes(key), message.to_bytes(), None))
+            self._outbox.append((topic, _key_bytes(key), message.to_bytes(), None, message.correlation_id))
 
-    def publish_encoded(self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None) -> None:
-        self._outbox.append((topic.name, _key_bytes(key), payload, kind if topic.envelopes else None))
+    def publish_encoded(
+        self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None, correlation_id: str | None = None
+    ) -> None:
+        self._outbox.append(
+            (topic.name, _key_bytes(key), payload, kind if topic.envelopes else None, correlation_id)
+        )
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection inside this transaction."""
@@ -258,7 +265,9 @@ class PostgresUnitOfWork:
             return
         connection = await self.driver()
         await connection.copy_records_to_table(
-            "outbox", records=outbox_rows(self._outbox), columns=["topic", "message_key", "payload"]
+            "outbox",
+            records=outbox_rows(self._outbox),
+            columns=["topic", "message_key", "payload", "correlation_id"],
         )
 
 
@@ -268,27 +277,30 @@ def outbox_rows(published: Sequence[Published]) -> list[OutboxRow]:
     On a topic with envelopes, a key's messages become one row (an envelope, or the message alone if it is the
     only one), as many as size allows, in their order; other messages are a row each. Rows keep the order in
     which their first message was published, so one key's messages on one topic never overtake each other.
+    A row keeps its message's correlation id; an envelope the one its items share (none if they differ).
     """
-    rows: list[tuple[str, bytes | None, bytes | list[tuple[str, bytes]]]] = []
-    groups: dict[tuple[str, bytes | None], list[tuple[str, bytes]]] = {}
-    for topic, key, payload, kind in published:
+    rows: list[tuple[str, bytes | None, bytes | list[tuple[str, bytes, str | None]], str | None]] = []
+    groups: dict[tuple[str, bytes | None], list[tuple[str, bytes, str | None]]] = {}
+    for topic, key, payload, kind, correlation in published:
         if kind is None:
-            rows.append((topic, key, payload))
+            rows.append((topic, key, payload, correlation))
         elif (topic, key) in groups:
-            groups[(topic, key)].append((kind, payload))
+            groups[(topic, key)].append((kind, payload, correlation))
         else:  # the key's row takes the place of its first message; later ones join it
-            groups[(topic, key)] = items = [(kind, payload)]
-            rows.append((topic, key, items))
+            groups[(topic, key)] = items = [(kind, payload, correlation)]
+            rows.append((topic, key, items, None))
     return [
-        (topic, key, value)
-        for topic, key, row in rows
-        for value in (_envelopes(row) if isinstance(row, list) else [row])
+        row
+        for topic, key, value, correlation in rows
+        for row in (
+            _envelopes(topic, key, value) if isinstance(value, list) else [(topic, key, value, correlation)]
+        )
     ]
 
 
-def _envelopes(items: list[tuple[str, bytes]]) -> list[bytes]:
+def _envelopes(topic: str, key: bytes | None, items: list[tuple[str, bytes, str | None]]) -> list[OutboxRow]:
     """Items in envelopes of at most ENVELOPE_MAX_ITEMS items and MAX_MESSAGE_BYTES bytes; one alone as itself."""
-    chunks: list[list[tuple[str, bytes]]] = [[]]
+    chunks: list[list[tuple[str, bytes, str | None]]] = [[]]
     size = 0
     room = MAX_MESSAGE_BYTES - 1024  # the envelope's own head
     for item in items:
@@ -297,7 +309,18 @@ def _envelopes(items: list[tuple[str, bytes]]) -> list[bytes]:
             size = 0
         chunks[-1].append(item)
         size += len(item[1]) + 1
-    return [chunk[0][1] if len(chunk) == 1 else envelope(chunk) for chunk in chunks]
+    return [
+        (topic, key, chunk[0][1], chunk[0][2])
+        if len(chunk) == 1
+        else (topic, key, envelope([(kind, payload) for kind, payload, _ in chunk]), _shared(chunk))
+        for chunk in chunks
+    ]
+
+
+def _shared(items: list[tuple[str, bytes, str | None]]) -> str | None:
+    """The correlation id every item of an envelope has, or None."""
+    first = items[0][2]
+    return first if all(correlation == first for _, _, correlation in items) else None
 
 
 async def prune_inbox(engine: AsyncEngine, retention_days: int, chunk: int = 10_000) -> int:

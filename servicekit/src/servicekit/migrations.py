@@ -116,3 +116,18 @@ def drop_reliability_columns() -> None:
     op.drop_index("outbox_quarantined", table_name="outbox")
     for column in ("quarantined_at", "last_error", "attempts"):
         op.drop_column("outbox", column)
+
+
+def add_outbox_correlation() -> None:
+    """The third plumbing migration (issue 19): an outbox row keeps its message's correlation id, which the relay
+    sends as the record's `correlation_id` header, as the AsyncAPI documents say."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.add_column("outbox", sa.Column("correlation_id", sa.Text(), nullable=True))
+
+
+def drop_outbox_correlation() -> None:
+    from alembic import op
+
+    op.drop_column("outbox", "correlation_id")

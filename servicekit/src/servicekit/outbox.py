@@ -69,6 +69,8 @@ class Pending:
     key: bytes | None
     payload: bytes
     attempts: int
+    correlation_id: str | None = None
+    """Sent as the record's `correlation_id` header (kept with the row when it was queued)."""
 
     @property
     def lane(self) -> Lane | None:
@@ -100,7 +102,9 @@ class Outcome:
 class Sender(Protocol):
     """What the relay needs of `broker.Publisher`."""
 
-    async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]: ...
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, correlation_id: str | None = None
+    ) -> asyncio.Future[Any]: ...
 
     async def topic_error(self, topic: str) -> KafkaError | None: ...
 
@@ -157,7 +161,7 @@ async def _one_at_a_time(
         try:
             if row.topic in unknown:
                 raise unknown[row.topic]
-            await (await sender.send(row.topic, row.payload, row.key))
+            await (await sender.send(row.topic, row.payload, row.key, row.correlation_id))
         except KafkaError as error:
             if not is_row_fault(error):
                 outcome.error = error
@@ -178,7 +182,7 @@ async def _all_at_once(
         try:
             if row.topic in unknown:
                 raise unknown[row.topic]
-            sent.append((row, await sender.send(row.topic, row.payload, row.key)))
+            sent.append((row, await sender.send(row.topic, row.payload, row.key, row.correlation_id)))
         except KafkaError as error:  # refused before it was sent: this row, for certain
             if not is_row_fault(error):
                 outcome.error = error
@@ -206,7 +210,7 @@ async def _all_at_once(
 
 # --- the relay -------------------------------------------------------------------------------------------------------
 RELAY_BATCH = """
-SELECT id, topic, message_key, payload, attempts FROM outbox o
+SELECT id, topic, message_key, payload, attempts, correlation_id FROM outbox o
 WHERE quarantined_at IS NULL
   AND NOT EXISTS (
     SELECT FROM outbox q

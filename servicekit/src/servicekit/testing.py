@@ -82,10 +82,14 @@ class FakeUnitOfWork:
         name = topic.name if isinstance(topic, Topic) else topic
         self._outbox.append(Published(name, message, key.encode() if isinstance(key, str) else key))
 
-    def publish_encoded(self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None) -> None:
-        """Decoded as its consumers will decode it, so tests see the message (and a bad encoding fails them)."""
+    def publish_encoded(
+        self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None, correlation_id: str | None = None
+    ) -> None:
+        """Decoded as its consumers will decode it, so tests see the message (and a bad encoding fails them, as does
+        a `correlation_id` header other than the message's own)."""
         message = catalogues.of(topic).decode(payload)
         assert message.type == kind, f"{kind} encoded as {message.type}"
+        assert correlation_id == message.correlation_id, f"header {correlation_id}, message {message.correlation_id}"
         self.publish(topic, message, key)
 
     def after_commit(self, callback: Callable[[], None]) -> None:

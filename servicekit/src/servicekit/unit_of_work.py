@@ -29,8 +29,11 @@ class UnitOfWork(Protocol):
     def publish(self, topic: Topic | str, message: Message, key: str | bytes | None) -> None:
         """Queue an event to be relayed to Kafka if, and only if, this transaction commits."""
 
-    def publish_encoded(self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None) -> None:
-        """Like `publish`, for a message already encoded (`ledgerline_contracts.encoders`) of type `kind`."""
+    def publish_encoded(
+        self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None, correlation_id: str | None = None
+    ) -> None:
+        """Like `publish`, for a message already encoded (`ledgerline_contracts.encoders`) of type `kind`; pass its
+        `correlation_id` (the record's header: the outbox parses nothing)."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs `callback` only if the transaction commits (e.g. counting what was really done)."""

@@ -63,6 +63,7 @@ class Script(BaseModel):
     late_percent: int = 0
     interest_note_ore: int = 8_000
     recourse_percent: int = 0
+    dispute_percent: int = 0  # Fjord: the buyer disputes the invoice and waits for the seller's credit note
     duplicate_percent: int = 0
     shuffle: bool = False
     step_delay_ms: int = 0
@@ -116,7 +117,10 @@ class Simulator:
 
     async def send(self, messages: list[tuple[Message, str]]) -> None:
         """Publishes answers (message, key) in order, waiting until the broker has them all."""
-        pending = [await self.publisher.send(self.inbound.name, m.to_bytes(), key.encode()) for m, key in messages]
+        pending = [
+            await self.publisher.send(self.inbound.name, m.to_bytes(), key.encode(), m.correlation_id)
+            for m, key in messages
+        ]
         await asyncio.gather(*pending)
         for message, _ in messages:
             simulator_sent.labels(self.name, message.type).inc()

@@ -278,7 +278,11 @@ class CommandBatch(Batch):
                     touched[item_key] = voucher
                     moves[item_key] = _moved(moves.get(item_key), line)
             self.uow.publish_encoded(
-                topics.TOPIC_LEDGER_EVENTS, VoucherPosted.type_name(), _posted_event(voucher), key=voucher.client_id
+                topics.TOPIC_LEDGER_EVENTS,
+                VoucherPosted.type_name(),
+                _posted_event(voucher),
+                key=voucher.client_id,
+                correlation_id=_correlation(voucher),
             )
         vouchers = self.vouchers
         self.uow.after_commit(lambda: _count_posted(vouchers))
@@ -302,6 +306,7 @@ class CommandBatch(Batch):
                     source_service=voucher.source.service,
                 ),
                 key=client_id,
+                correlation_id=_correlation(voucher),
             )
 
 
