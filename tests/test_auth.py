@@ -121,7 +121,7 @@ async def test_an_account_mapping_needs_the_clients_administrator(operator: Oper
     redirect = factoring.SetAccountMapping(
         client_id=client_id,
         provider="abc-factoring",
-        accounts={**mapping, "intermediate": AccountRef(account="1920")},  # the bank, instead of the provider
+        accounts={**mapping, "intermediate": AccountRef(account="2900")},  # a liability, but not the provider
     )
     users = operator.bus.signer()
     await refused(operator, topics.TOPIC_FACTORING_COMMANDS, redirect, None, "unauthenticated: no token")

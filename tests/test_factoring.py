@@ -205,8 +205,11 @@ async def test_abc_recourse_reclaims_the_advance_and_reopens_nothing_it_did_not_
     person, _ = await factoring_client(operator, client_id, "abc-factoring")
     await operator.simulator_script(operator.urls.abc_simulator, client_id, recourse_percent=100)
     invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    sent = await operator.invoice(client_id, invoice)
+    assert sent["reminders"] is False  # rule 3: ABC follows up what it holds
     await operator.send_invoice(client_id, invoice)
-    await status_of(operator, client_id, invoice, "returned")
+    returned = await status_of(operator, client_id, invoice, "returned")
+    assert returned["reminders"] is True  # back with the client: reminded again, as its own invoices are
     # The advance came and went back; the fee stays owed to ABC on the intermediate party; the receivable is ours.
     expected = {"1500": 1_250_000, "2400": -15_000, "2700": -250_000, "3000": -1_000_000, "7770": 15_000}
     await settled_books(operator, client_id, expected)
@@ -530,6 +533,60 @@ async def test_a_credit_note_on_an_invoice_sold_to_fjord_is_owed_back_to_fjord(
     # The receivable, closed by the sale to Fjord, stays closed; Fjord now owes the client 2 500 less.
     expected = {"1590": 1_000_000, "2700": -200_000, "3000": -800_000}
     assert await settled_books(operator, client_id, expected) == expected
+
+
+async def test_a_credit_note_after_fjords_first_remittance_is_accepted_deducted_and_the_invoice_settles(
+    operator: Operator, client_id: str
+) -> None:
+    """Issue 19, item 6, on the real stack: after Fjord's first remittance (price paid out, holdback kept) the buyer
+    has not paid, so the invoice is «purchased», not «settled», and the client may still credit it. The simulated
+    Fjord (the buyer disputes the invoice) deducts the credit note in its next remittance, the buyer pays the rest,
+    the holdback is released: only then «settled», with intermediate and holdback zero and nothing to reconcile."""
+    person, _ = await factoring_client(operator, client_id, "fjord-invoice-sale")
+    await operator.simulator_script(operator.urls.fjord_simulator, client_id, dispute_percent=100, fee_ore=25_000)
+    invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
+    await operator.send_invoice(client_id, invoice)
+
+    async def remitted() -> dict[str, Any] | None:
+        found = await operator.invoice(client_id, invoice)
+        return found if found["factoring_description"].startswith("Remittance:") else None
+
+    first = await eventually(remitted, timeout=60)
+    assert first["factoring_status"] == "purchased"
+    assert first["factoring_description"] == (
+        "Remittance: purchase price 12 500,00 of 12 500,00 paid out, fees 250,00, 1 250,00 held back; "
+        "the buyer has not paid"
+    )
+    credited = await operator.credit_invoice(client_id, invoice, 250_000, reason="Damaged goods")
+    assert credited.accepted  # used to be refused as "more than the 0 øre outstanding"
+    final = await status_of(operator, client_id, invoice, "settled", timeout=60)
+    assert final["factoring_description"] == (
+        "Settled with Fjord Invoice Sale: purchase price 12 500,00 of 12 500,00 paid out, fees 250,00, holdback "
+        "1 250,00 released, credit notes 2 500,00 deducted; the buyer paid 10 000,00"
+    )
+    history = [h["status"] for h in final["factoring_history"] if h["applied"]]
+    # Never settled before the end. «paid» shows only when the buyer's payment comes before the holdback release:
+    # Fjord keys reports by seller and payments by invoice, so the two may arrive in either order.
+    assert history.index("settled") == len(history) - 1 and "purchased" in history
+    deductions = operator.bus.seen(
+        topics.factoring_inbound("fjord-invoice-sale"),
+        fjord.RemittanceReport,
+        lambda m: any(line.offer_ref == invoice and line.line_type == "CREDIT_NOTE_DEDUCTION" for line in m.lines),
+    )
+    assert [r.total_amount for r in deductions] == ["-2500.00"]
+    # The bank got the invoice less the credit note, less the fee; receivable, intermediate and holdback are zero.
+    expected = {"1920": 975_000, "2700": -200_000, "3000": -800_000, "7770": 25_000}
+    assert await settled_books(operator, client_id, expected) == expected
+    report = await operator.reconciliation(client_id, "fjord-invoice-sale")
+    assert report["differences"] == [] and report["finished_with_zero_balance"] == 1
+    (row,) = report["rows"]
+    assert {role: (a["expected_ore"], a["ledger_ore"]) for role, a in row["accounts"].items()} == {
+        "intermediate": (0, 0),
+        "holdback": (0, 0),
+    }
+    vouchers = await operator.vouchers(client_id)
+    assert len(vouchers) == 7  # sale, purchase, remittance, credit note, its correction, deduction, release
+    assert all(sum(line["amount_ore"] for line in v["lines"]) == 0 for v in vouchers)
 
 
 async def test_provider_messages_without_ids_book_once_and_a_reused_id_is_a_visible_conflict(

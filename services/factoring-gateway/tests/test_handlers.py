@@ -70,8 +70,8 @@ ABC_ACCOUNTS = {
     "deviation": AccountRef(account="2900"),
 }
 FJORD_ACCOUNTS = {
-    "intermediate": AccountRef(account="2410"),
-    "holdback": AccountRef(account="1590"),
+    "intermediate": AccountRef(account="1590"),
+    "holdback": AccountRef(account="1591"),
     "fees": AccountRef(account="7770"),
     "bank": AccountRef(account="1920"),
     "receivables": AccountRef(account="1500"),
@@ -88,7 +88,7 @@ class Gateway:
         self.store = GatewayStore()
         self.uow = FakeUnitOfWork(service=SERVICE)
         self.ledger = FakeLedger()
-        self.ledger.add(CLIENT, "2400", "2410", "7770", "8050", "1920", "1500", "2900", "1590", parties={20001: "2400"})
+        self.ledger.add(CLIENT, "2400", "7770", "8050", "1920", "1500", "2900", "1590", "1591", parties={20001: "2400"})
         served = [ADAPTERS[slug] for slug in providers or ADAPTERS]
         self.directory = FakeDirectory()
         self.consumers = consumers(
@@ -561,7 +561,7 @@ async def test_a_credit_note_on_an_invoice_sold_to_fjord_is_owed_back_to_fjord()
     assert notice.amount == "2500.00"
     (booking,) = sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
     assert booking.idempotency_key.startswith(f"{FJORD}:credit-note:")
-    assert balances([booking]) == {"1500": 250_000, "2410": -250_000}
+    assert balances([booking]) == {"1500": 250_000, "1590": -250_000}
     assert gw.store.case(invoice).credited_after_purchase_ore == 250_000
 
 
@@ -789,7 +789,7 @@ async def test_fjord_buys_the_invoice_and_pays_through_remittances() -> None:
     invoice = await gw.delivered(FJORD)
     sent = await gw.provider(FJORD, purchase(invoice, "12000.00"))
     (sale,) = sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
-    assert balances([sale]) == {"2410": 1_200_000, "7770": 50_000, "1500": -1_250_000}
+    assert balances([sale]) == {"1590": 1_200_000, "7770": 50_000, "1500": -1_250_000}
     (status,) = sent.messages(kind=FactoringStatusChanged)
     assert status.status is FactoringStatus.PURCHASED
     first = remittance(
@@ -798,7 +798,7 @@ async def test_fjord_buys_the_invoice_and_pays_through_remittances() -> None:
     sent = await gw.provider(FJORD, first, fjord.BuyerPayment(offer_ref=invoice, amount="12500.00", paid_on=DAY))
     vouchers = sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
     assert len(vouchers) == 1  # the buyer's payment is news only: the receivable is Fjord's
-    assert balances(vouchers) == {"1920": 1_055_000, "7770": 25_000, "1590": 120_000, "2410": -1_200_000}
+    assert balances(vouchers) == {"1920": 1_055_000, "7770": 25_000, "1591": 120_000, "1590": -1_200_000}
     assert sent.messages(kind=FactoringStatusChanged)[-1].status is FactoringStatus.PAID
     sent = await gw.provider(FJORD, remittance("R2", (invoice, "HOLDBACK_RELEASE", "1200.00")))
     assert sent.messages(kind=FactoringStatusChanged)[-1].status is FactoringStatus.SETTLED
@@ -816,7 +816,86 @@ async def test_a_remittance_before_the_purchase_decision_is_parked_until_it_arri
     assert parked == [f"remittance-report:{report.seller_ref}:{report.report_id}"]
     sent = await gw.provider(FJORD, purchase(invoice))
     assert len(sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)) == 2
-    assert gw.store.parked() == [] and gw.store.case(invoice).status is FactoringStatus.SETTLED
+    # The price is paid out, but the buyer has not paid Fjord yet: sold, not settled.
+    assert gw.store.parked() == [] and gw.store.case(invoice).status is FactoringStatus.PURCHASED
+
+
+@covers(fjord.RemittanceReport)
+async def test_a_fjord_report_decides_the_status_once_after_all_its_lines_not_after_the_price_line() -> None:
+    """Issue 19, item 6: [PURCHASE_PRICE, HOLDBACK] used to show «settled» after the price line, before the
+    holdback line was read; the buyer has not paid, so the invoice is still only sold."""
+    gw = Gateway()
+    await gw.activate(FJORD)
+    invoice = await gw.delivered(FJORD, gross_ore=1_000_000)
+    await gw.provider(FJORD, purchase(invoice, "10000.00"))
+    before = gw.store.case(invoice).status_sequence
+    report = remittance("R1", (invoice, "PURCHASE_PRICE", "10000.00"), (invoice, "HOLDBACK", "-1000.00"))
+    sent = await gw.provider(FJORD, report)
+    (status,) = sent.messages(kind=FactoringStatusChanged)  # one decision for the whole report
+    assert status.status is FactoringStatus.PURCHASED
+    assert status.description == (
+        "Remittance: purchase price 10 000,00 of 10 000,00 paid out, 1 000,00 held back; the buyer has not paid"
+    )
+    assert status.sequence == before + 1 == gw.store.case(invoice).status_sequence
+
+
+@covers(fjord.RemittanceReport, fjord.BuyerPayment, InvoiceCredited)
+async def test_a_credit_note_after_fjords_first_remittance_is_deducted_and_the_invoice_then_settles() -> None:
+    gw = Gateway()
+    await gw.activate(FJORD)
+    invoice = await gw.delivered(FJORD)
+    vouchers = (await gw.provider(FJORD, purchase(invoice))).messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
+    first = remittance(
+        "R1", (invoice, "PURCHASE_PRICE", "12500.00"), (invoice, "FEE", "-250.00"), (invoice, "HOLDBACK", "-1250.00")
+    )
+    sent = await gw.provider(FJORD, first)
+    vouchers += sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
+    assert sent.messages(kind=FactoringStatusChanged)[-1].status is FactoringStatus.PURCHASED
+    sent = await gw.invoicing(credit(invoice, FJORD, 250_000))
+    vouchers += sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
+    deduction = remittance("R2", (invoice, "CREDIT_NOTE_DEDUCTION", "-2500.00"))
+    sent = await gw.provider(FJORD, deduction)
+    (booked,) = sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
+    assert balances([booked]) == {"1590": 250_000, "1920": -250_000}  # debit intermediate, the bank that much less
+    vouchers.append(booked)
+    (status,) = sent.messages(kind=FactoringStatusChanged)
+    assert status.status is FactoringStatus.PURCHASED  # the buyer still owes 10 000
+    assert "credit notes 2 500,00 deducted" in status.description and "the buyer has not paid" in status.description
+    sent = await gw.provider(FJORD, fjord.BuyerPayment(offer_ref=invoice, amount="10000.00", paid_on=DAY))
+    (status,) = sent.messages(kind=FactoringStatusChanged)
+    assert status.status is FactoringStatus.PAID  # all it owes after the credit note; the holdback is still kept
+    sent = await gw.provider(FJORD, remittance("R3", (invoice, "HOLDBACK_RELEASE", "1250.00")))
+    vouchers += sent.messages(topics.TOPIC_LEDGER_COMMANDS, PostVoucher)
+    (status,) = sent.messages(kind=FactoringStatusChanged)
+    assert status.status is FactoringStatus.SETTLED
+    assert status.description == (
+        "Settled with Fjord Invoice Sale: purchase price 12 500,00 of 12 500,00 paid out, fees 250,00, holdback "
+        "1 250,00 released, credit notes 2 500,00 deducted; the buyer paid 10 000,00"
+    )
+    # Invoicing's own bookings are the sale (1500 +12 500) and the credit note (1500 −2 500): with them, the
+    # receivable is closed, and intermediate and holdback are zero.
+    assert balances(vouchers) == {"1500": -1_000_000, "1920": 1_225_000 - 250_000 - 125_000 + 125_000, "7770": 25_000}
+    case = gw.store.case(invoice)
+    assert ADAPTERS[FJORD].expected_balances(case) == {"intermediate": 0, "holdback": 0}
+    assert ADAPTERS[FJORD].finished(case)
+
+
+@covers(fjord.RemittanceReport)
+async def test_a_credit_note_deduction_before_the_credit_note_waits_for_it() -> None:
+    gw = Gateway()
+    await gw.activate(FJORD)
+    invoice = await gw.delivered(FJORD)
+    await gw.provider(FJORD, purchase(invoice))
+    early = remittance("R9", (invoice, "CREDIT_NOTE_DEDUCTION", "-2500.00"))
+    assert (await gw.provider(FJORD, early)).published == []
+    assert [p.event_key for p in gw.store.parked(FJORD)] == [f"remittance-report:{CLIENT}:R9"]
+    await gw.invoicing(credit(invoice, FJORD, 250_000))
+    assert gw.store.parked(FJORD) != []  # the invoicing consumer does not retry the provider's parked events
+    sent = await gw.provider(FJORD, fjord.BuyerPayment(offer_ref=invoice, amount="5000.00", paid_on=DAY))
+    assert gw.store.parked() == [] and gw.store.case(invoice).deducted_ore == 250_000  # retried, and applied
+    status = sent.messages(kind=FactoringStatusChanged)[-1]
+    assert status.status is FactoringStatus.PURCHASED and status.provider_event_id == f"remittance-report:{CLIENT}:R9"
+    assert status.description.endswith("credit notes 2 500,00 deducted; the buyer paid 5 000,00, 5 000,00 still owed")
 
 
 @covers(fjord.RemittanceReport)

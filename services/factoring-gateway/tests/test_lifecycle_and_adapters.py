@@ -14,7 +14,7 @@ from factoring_gateway.domain import lifecycle
 from factoring_gateway.domain.lifecycle import Case, Impossible, NotYet, Step
 from factoring_gateway.domain.mapping import AccountRole, KnownLedger, problems
 from factoring_gateway.domain.providers import installed_adapters
-from factoring_gateway.domain.providers.base import Translation, direct_payment_vouchers
+from factoring_gateway.domain.providers.base import Translation, decide_statuses, direct_payment_vouchers
 from factoring_gateway.domain.reconciliation import LedgerBalance, reconcile
 from ledgerline_abc_factoring import contract as abc
 from ledgerline_contracts.factoring import AccountRef
@@ -54,7 +54,7 @@ def abc_event(c: Case, sequence: int, kind: abc.AbcEventType, amount: int | None
 def run(adapter: object, c: Case, translation: Translation) -> list[object]:
     for effect in translation.effects:
         lifecycle.apply(c, effect.step, effect.amount_ore)
-        lifecycle.set_status(c, *adapter.describe(effect, c))  # type: ignore[attr-defined]
+    decide_statuses(adapter, translation.effects, {c.invoice_id: c})  # type: ignore[arg-type]
     return adapter.vouchers(translation, {c.invoice_id: c}, ACCOUNTS)  # type: ignore[attr-defined,no-any-return]
 
 
@@ -340,7 +340,7 @@ def _fresh(c: Case) -> Case:
 
 def test_activation_names_every_missing_or_wrong_account() -> None:
     roles = [AccountRole("intermediate", "x"), AccountRole("fees", "y"), AccountRole("extra", "z", required=False)]
-    ledger = KnownLedger(frozenset({"2400", "7770"}), {20001: "2400", 10001: "1500"})
+    ledger = KnownLedger.of({"2400", "7770"}, {20001: "2400", 10001: "1500"})
     assert (
         problems(
             roles, {"intermediate": AccountRef(account="2400", party=20001), "fees": AccountRef(account="7770")}, ledger
@@ -455,3 +455,120 @@ def test_a_credit_note_before_fjords_decision_leaves_the_purchase_the_reduced_cl
     lifecycle.record_client_credit(more, 250_000)
     with pytest.raises(Impossible, match="not within the claim's 10 000,00"):
         lifecycle.apply(more, Step.PURCHASED, 1_000_001)
+
+
+# --- Fjord: the status follows the whole report and what the buyer owes (issue 19, item 6) --------------------------
+def fjord_report(c: Case, report_id: str, *lines: tuple[str, str]) -> fjord.RemittanceReport:
+    total = sum(int(amount.replace(".", "")) for _, amount in lines)
+    return fjord.RemittanceReport(
+        report_id=report_id,
+        seller_ref=c.client_id,
+        paid_on=DAY,
+        total_amount=f"{'-' if total < 0 else ''}{abs(total) // 100}.{abs(total) % 100:02d}",
+        lines=[fjord.RemittanceLine(offer_ref=c.invoice_id, line_type=kind, amount=amount) for kind, amount in lines],
+    )
+
+
+def bought(gross: int = 1_250_000) -> Case:
+    c = case("fjord-invoice-sale", gross)
+    decision = fjord.PurchaseDecision(
+        offer_ref=c.invoice_id, decision="APPROVED", purchase_price=f"{gross // 100}.00", decided_on=DAY
+    )
+    run(FJORD, c, FJORD.translate(decision))
+    return c
+
+
+@pytest.mark.parametrize("order", [("PURCHASE_PRICE", "HOLDBACK"), ("HOLDBACK", "PURCHASE_PRICE")])
+def test_a_fjord_report_is_one_fact_whatever_the_order_of_its_lines(order: tuple[str, str]) -> None:
+    c = bought(1_000_000)
+    amounts = {"PURCHASE_PRICE": "10000.00", "HOLDBACK": "-1000.00"}
+    run(FJORD, c, FJORD.translate(fjord_report(c, "R1", *((kind, amounts[kind]) for kind in order))))
+    assert c.status is FactoringStatus.PURCHASED and not FJORD.finished(c)
+    assert c.description == (
+        "Remittance: purchase price 10 000,00 of 10 000,00 paid out, 1 000,00 held back; the buyer has not paid"
+    )
+
+
+def test_a_sold_invoice_paid_out_in_full_without_holdback_waits_for_the_buyer() -> None:
+    c = bought()
+    run(FJORD, c, FJORD.translate(fjord_report(c, "R1", ("PURCHASE_PRICE", "12500.00"))))
+    assert c.status is FactoringStatus.PURCHASED and not FJORD.finished(c)
+    run(FJORD, c, FJORD.translate(fjord.BuyerPayment(offer_ref=c.invoice_id, amount="12500.00", paid_on=DAY)))
+    assert c.status is FactoringStatus.SETTLED and FJORD.finished(c)
+
+
+def test_fjord_settles_only_once_the_buyer_has_paid_and_the_holdback_is_released() -> None:
+    c = bought()
+    run(FJORD, c, FJORD.translate(fjord_report(c, "R1", ("PURCHASE_PRICE", "12500.00"), ("HOLDBACK", "-1250.00"))))
+    run(FJORD, c, FJORD.translate(fjord.BuyerPayment(offer_ref=c.invoice_id, amount="5000.00", paid_on=DAY)))
+    assert c.status is FactoringStatus.PURCHASED  # a part payment: the buyer still owes 7 500
+    assert c.description.startswith("Buyer paid 5 000,00 to Fjord Invoice Sale, 7 500,00 still owed; ")
+    run(FJORD, c, FJORD.translate(fjord.BuyerPayment(offer_ref=c.invoice_id, amount="7500.00", paid_on=DAY)))
+    assert c.status is FactoringStatus.PAID and not FJORD.finished(c)  # Fjord still keeps 1 250
+    assert c.description == (
+        "Buyer paid 7 500,00 to Fjord Invoice Sale; purchase price 12 500,00 of 12 500,00 paid out, 1 250,00 held back"
+    )
+    run(FJORD, c, FJORD.translate(fjord_report(c, "R2", ("HOLDBACK_RELEASE", "1250.00"))))
+    assert c.status is FactoringStatus.SETTLED and FJORD.finished(c)
+    assert FJORD.expected_balances(c) == {"intermediate": 0, "holdback": 0}
+
+
+def test_a_credit_note_after_the_sale_is_deducted_by_fjord_and_brings_intermediate_back_to_zero() -> None:
+    c = bought()
+    vouchers = run(
+        FJORD,
+        c,
+        FJORD.translate(
+            fjord_report(c, "R1", ("PURCHASE_PRICE", "12500.00"), ("FEE", "-250.00"), ("HOLDBACK", "-1250.00"))
+        ),
+    )
+    credit = _credited(c, 250_000)
+    vouchers += FJORD.credit_vouchers(credit, c, ACCOUNTS)
+    lifecycle.record_client_credit(c, credit.amount_ore)
+    assert FJORD.expected_balances(c)["intermediate"] == -250_000  # the client owes Fjord the credit back
+    run(FJORD, c, FJORD.translate(fjord.BuyerPayment(offer_ref=c.invoice_id, amount="10000.00", paid_on=DAY)))
+    run(FJORD, c, FJORD.translate(fjord_report(c, "R2", ("HOLDBACK_RELEASE", "1250.00"))))
+    assert c.status is FactoringStatus.PAID and not FJORD.finished(c)  # the credit note is not deducted yet
+    assert c.description.endswith("credit notes 0,00 of 2 500,00 deducted; the buyer paid 10 000,00")
+    deduction = run(FJORD, c, FJORD.translate(fjord_report(c, "R3", ("CREDIT_NOTE_DEDUCTION", "-2500.00"))))
+    assert [(line.account, line.signed_ore, line.open_item) for line in deduction[0].lines] == [
+        ("1920", -250_000, None),
+        ("2400", 250_000, "1001"),
+    ]
+    assert c.status is FactoringStatus.SETTLED and FJORD.finished(c)
+    assert FJORD.expected_balances(c) == {"intermediate": 0, "holdback": 0}
+    vouchers += deduction
+    intermediate = sum(line.signed_ore for v in vouchers for line in v.lines if line.account == "2400")
+    assert intermediate == -1_250_000  # the purchase's debit is in `bought`'s voucher: with it, zero
+    with pytest.raises(NotYet, match="before the client's credit note"):
+        lifecycle.apply(c, Step.CREDIT_DEDUCTED, 1)
+
+
+def test_a_credit_note_deduction_must_be_a_deduction() -> None:
+    c = bought()
+    with pytest.raises(Impossible, match="CREDIT_NOTE_DEDUCTION must be negative"):
+        FJORD.translate(fjord_report(c, "R1", ("CREDIT_NOTE_DEDUCTION", "2500.00")))
+
+
+def test_a_returned_fjord_invoice_stays_returned_and_says_what_was_netted() -> None:
+    c = bought(2_500_000)
+    run(
+        FJORD,
+        c,
+        FJORD.translate(
+            fjord_report(c, "R1", ("PURCHASE_PRICE", "25000.00"), ("FEE", "-250.00"), ("HOLDBACK", "-2500.00"))
+        ),
+    )
+    back = fjord.RecourseNotice(offer_ref=c.invoice_id, amount="25000.00", returned_on=DAY, reason="unpaid")
+    run(FJORD, c, FJORD.translate(back))
+    assert c.status is FactoringStatus.RETURNED and not FJORD.finished(c)
+    run(
+        FJORD,
+        c,
+        FJORD.translate(fjord_report(c, "R2", ("RECOURSE_NETTING", "-25000.00"), ("HOLDBACK_RELEASE", "2500.00"))),
+    )
+    assert c.status is FactoringStatus.RETURNED and FJORD.finished(c)
+    assert c.description == (
+        "Sold back to the client (recourse): 25 000,00, netted; purchase price 25 000,00 of 25 000,00 paid out, "
+        "fees 250,00, holdback 2 500,00 released"
+    )

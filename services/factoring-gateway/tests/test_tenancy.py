@@ -53,8 +53,8 @@ ACCOUNTS = {
         "deviation": AccountRef(account="2900"),
     },
     FJORD: {
-        "intermediate": AccountRef(account="2410"),
-        "holdback": AccountRef(account="1590"),
+        "intermediate": AccountRef(account="1590"),
+        "holdback": AccountRef(account="1591"),
         "fees": AccountRef(account="7770"),
         "bank": AccountRef(account="1920"),
         "receivables": AccountRef(account="1500"),
@@ -72,7 +72,7 @@ class Gateway:
         self.uow = FakeUnitOfWork(service=SERVICE)
         self.ledger = FakeLedger()
         for client in (A, B):
-            self.ledger.add(client, "2400", "2410", "7770", "8050", "1920", "1500", "2900", "1590")
+            self.ledger.add(client, "2400", "7770", "8050", "1920", "1500", "2900", "1590", "1591")
         self.consumers = consumers(self.ledger, repository=self.store.repository)
         self.handlers = handlers()
 

@@ -19,8 +19,9 @@ class FactoringGatewaySettings(ServiceSettings):
     invoicing_url: str = "http://127.0.0.1:8102"
     """Invoicing's read-only HTTP queries: who a client's administrators are, when a mapping changes."""
 
-    providers: list[str] = []
-    """Consume only these providers' inbound topics (empty: all)."""
+    providers: list[str] | None = None
+    """Consume only these providers' inbound topics (unset: all; `[]`: none, for a core instance beside one
+    deployment per provider)."""
 
     core: bool = True
     """Also consume invoicing events and mapping commands. An extra instance that scales one

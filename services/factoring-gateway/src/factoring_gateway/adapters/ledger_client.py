@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from ledgerline_contracts import auth
+from ledgerline_contracts.chart import accounts_of
 from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.ledger import PartyKind
 from servicekit.http import ServiceQueries, Unavailable
 
 from ..domain.mapping import KnownLedger
@@ -32,8 +34,9 @@ class LedgerClient:
     async def chart(self, client_id: str) -> KnownLedger:
         chart = await self._get(f"/clients/{client_id}/chart")
         return KnownLedger(
-            frozenset(a["number"] for a in chart["accounts"]),
+            accounts_of(chart),
             {p["number"]: _control_account(chart, p["series"]) for p in chart["parties"]},
+            {p["number"]: PartyKind(p["kind"]) for p in chart["parties"]},
         )
 
     async def balances_per_item(self, client_id: str, ref: AccountRef) -> dict[str, LedgerBalance]:

@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
+from ledgerline_contracts.chart import ChartAccount
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import FactoringActivationRequested
+from ledgerline_contracts.ledger import PartyKind
 from servicekit.unit_of_work import UnitOfWork
 
 from ..domain.lifecycle import Case
@@ -178,15 +180,27 @@ class FakeLedger:
         self.asked: list[str] = []
         self.away = False
 
-    def add(self, client_id: str, *accounts: str, parties: dict[int, str] | None = None) -> None:
-        known = self.charts.get(client_id, KnownLedger(frozenset(), {}))
-        self.charts[client_id] = KnownLedger(known.accounts | set(accounts), {**known.parties, **(parties or {})})
+    def add(
+        self,
+        client_id: str,
+        *accounts: str | ChartAccount,
+        parties: dict[int, str] | None = None,
+        party_kinds: dict[int, PartyKind] | None = None,
+    ) -> None:
+        """Accounts by number alone (type unknown) or as the chart shows them."""
+        known = self.charts.get(client_id, KnownLedger.of([]))
+        added = {a.number: a for a in (ChartAccount(a) if isinstance(a, str) else a for a in accounts)}
+        self.charts[client_id] = KnownLedger(
+            {**known.accounts, **added},
+            {**known.parties, **(parties or {})},
+            {**known.party_kinds, **(party_kinds or {})},
+        )
 
     async def chart(self, client_id: str) -> KnownLedger:
         self.asked.append(client_id)
         if self.away:
             raise LedgerUnavailable(f"the ledger's query /clients/{client_id}/chart failed: ConnectError()")
-        return self.charts.get(client_id, KnownLedger(frozenset(), {}))
+        return self.charts.get(client_id, KnownLedger.of([]))
 
 
 class FakeDirectory:

@@ -35,6 +35,7 @@ class Step(StrEnum):
     HOLDBACK_KEPT = "holdback_kept"
     HOLDBACK_RELEASED = "holdback_released"
     RECOURSE_NETTED = "recourse_netted"
+    CREDIT_DEDUCTED = "credit_deducted"
 
 
 class NotYet(Exception):
@@ -78,9 +79,11 @@ class Case:
     recourse_ore: int = 0
     netted_ore: int = 0
     # Credit notes the client issued (invoicing books them against the receivable): before the provider's
-    # decision they reduce the claim it takes over; after a purchase they are owed back to the provider.
+    # decision they reduce the claim it takes over; after a purchase they are owed back to the provider, which
+    # deducts them from a remittance (`deducted_ore`).
     client_credited_ore: int = 0
     credited_after_purchase_ore: int = 0
+    deducted_ore: int = 0
     last_sequence: int = 0
     status: FactoringStatus = FactoringStatus.PREPARED
     description: str = ""
@@ -195,6 +198,10 @@ def apply(case: Case, step: Step, amount: int = 0) -> None:
             if case.netted_ore + amount > case.recourse_ore:
                 raise NotYet(f"netting of {format_nok(amount)} before the recourse it settles")
             case.netted_ore += amount
+        case Step.CREDIT_DEDUCTED:
+            if case.deducted_ore + amount > case.credited_after_purchase_ore:
+                raise NotYet(f"deduction of {format_nok(amount)} before the client's credit note it deducts")
+            case.deducted_ore += amount
     case.history.append(step.value)
 
 

@@ -33,7 +33,7 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
         "accounts).",
     )
     adapters = installed_adapters()
-    providers = [adapters[slug] for slug in settings.providers or adapters]
+    providers = [adapters[slug] for slug in (adapters if settings.providers is None else settings.providers)]
     ledger_client = LedgerClient(settings.ledger_url, service.token)
     service.consume(
         consumers(
@@ -44,12 +44,14 @@ def build(settings: FactoringGatewaySettings | None = None) -> Service:
         ),
         handlers(providers, core=settings.core),
     )
-    for adapter in providers:
+    # The core hands every provider its deliveries; an instance serving providers answers for their dead letters.
+    for adapter in adapters.values() if settings.core else providers:
         service.publishes(
             topics.factoring_outbound(adapter.slug),
             adapter.delivery_models,
             f"Deliveries, credit notes and onboarding for {adapter.display_name}, in its own format.",
         )
+    for adapter in providers:
         service.publishes(
             topics.dead_letters(topics.group_for_provider(adapter.slug)),
             [DeadLetter],

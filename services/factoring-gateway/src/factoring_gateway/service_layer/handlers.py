@@ -55,7 +55,7 @@ from ..adapters.repository import GatewayRepository, Origin, Parked, Repository
 from ..domain import lifecycle, mapping
 from ..domain.lifecycle import Case, Impossible, NotYet, OtherClients
 from ..domain.providers import ProviderAdapter, installed_adapters
-from ..domain.providers.base import ClientInfo, Translation, direct_payment_vouchers
+from ..domain.providers.base import ClientInfo, Translation, decide_statuses, direct_payment_vouchers
 
 log = get_logger(__name__)
 
@@ -273,16 +273,14 @@ class ProviderBatch(GatewayBatch):
         if accounts is None:
             return Impossible(f"client {client_id} has no account mapping for {slug}")
         cases = {i: c.copy() for i, c in stored.items()}  # the originals stay untouched unless everything applies
-        changed: list[Case] = []
         try:
             for effect in translation.effects:
                 case = cases[effect.invoice_id]
                 if translation.sequence is not None:
                     _in_sequence(case, translation.sequence)
                 lifecycle.apply(case, effect.step, effect.amount_ore)
-                status, description = self.adapter.describe(effect, case)
-                if lifecycle.set_status(case, status, description) and case not in changed:
-                    changed.append(case)
+            # Each invoice's status once the whole event applied: never after one line of a report.
+            changed = decide_statuses(self.adapter, translation.effects, cases)
         except (NotYet, Impossible) as outcome:
             return outcome
         for voucher in self.adapter.vouchers(translation, cases, accounts):
@@ -381,6 +379,12 @@ async def _activate(batch: InvoicingEventBatch, event: FactoringActivationReques
         return
     accounts = await batch.repo.mapping(event.client_id, adapter.slug)
     found = mapping.problems(adapter.roles, accounts, await batch.ledger.chart(event.client_id))
+    receivables = (accounts or {}).get("receivables")
+    if event.receivables_account and receivables and receivables.account != event.receivables_account:
+        found.append(
+            f"receivables: mapped to {receivables.account}, but invoicing books this client's customer receivables "
+            f"on {event.receivables_account}"
+        )
     await batch.repo.forget_deferred_activation(event.client_id)  # answered now, whether it waited or not
     if found:
         _refuse_activation(batch.uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found)
@@ -548,7 +552,11 @@ async def set_account_mapping(batch: CommandBatch, command: SetAccountMapping) -
             "the ledger is unavailable, so the accounts cannot be checked against it; nothing was saved, try again "
             "shortly"
         ) from None
-    pending = mapping.problems(adapter.roles, command.accounts, chart)
+    found = mapping.check(adapter.roles, command.accounts, chart)
+    wrong = found.never_right()
+    if wrong:
+        raise Refused(f"{adapter.display_name}'s accounts are not right: {'; '.join(wrong)}")
+    pending = found.all()
     active = await batch.repo.active_integration(command.client_id)
     if pending and active is not None and active[0] == adapter.slug:
         raise Refused(

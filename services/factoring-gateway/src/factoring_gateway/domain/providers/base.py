@@ -6,19 +6,20 @@ ledgerline_contracts.providers and an entry in the registry); nothing else chang
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 from uuid import UUID
 
+from ledgerline_contracts import chart
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import DirectPaymentReceived, FactoringStatus, InvoiceCredited, InvoiceDelivery
 from ledgerline_contracts.ledger import BookingSource, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Catalogue, Message
 
 from ... import SERVICE
-from ..lifecycle import Case, Step
+from ..lifecycle import Case, Step, set_status
 from ..mapping import AccountRole
 
 
@@ -82,7 +83,8 @@ class ProviderAdapter(Protocol):
         ...
 
     def describe(self, effect: Effect, case: Case) -> tuple[FactoringStatus | None, str]:
-        """The factoring status (None: unchanged) and description after the effect applied."""
+        """The factoring status (None: unchanged) and description once all of an event's effects on the invoice
+        have applied; `effect` is the last of them (see `decide_statuses`)."""
         ...
 
     def vouchers(
@@ -96,6 +98,18 @@ class ProviderAdapter(Protocol):
     def finished(self, case: Case) -> bool:
         """Whether the provider considers the invoice done (so its intermediate balance should be settled)."""
         ...
+
+
+def decide_statuses(adapter: ProviderAdapter, effects: Iterable[Effect], cases: Mapping[UUID, Case]) -> list[Case]:
+    """After all of an event's effects have applied to `cases`: each invoice's status and description, decided
+    once from its facts with its last effect (a remittance report's lines are one event, whatever their order).
+    Returns the cases whose status or description changed, in the order of their first effect."""
+    last = {effect.invoice_id: effect for effect in effects}
+    return [
+        cases[invoice_id]
+        for invoice_id, effect in last.items()
+        if set_status(cases[invoice_id], *adapter.describe(effect, cases[invoice_id]))
+    ]
 
 
 def leg(
@@ -135,7 +149,11 @@ def voucher(
     )
 
 
-DEVIATION = AccountRole("deviation", "money a debtor paid the client by mistake, until it is passed on to the provider")
+DEVIATION = AccountRole(
+    "deviation",
+    "money a debtor paid the client by mistake, until it is passed on to the provider",
+    expects=chart.BALANCE_SHEET,
+)
 """Every provider's adapter declares it: debtors pay the client directly whatever the provider's model."""
 
 
