@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledgerline_cli.operator import Operator
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import InvoiceLine
@@ -31,9 +33,10 @@ ROLES = {
 }
 
 
-async def client_with_accounts(op: Operator, client_id: str, provider: str) -> dict[str, AccountRef]:
-    """A client whose ledger has every account the provider needs, mapped; not yet activated."""
-    await op.create_client(client_id, "Demo AS", "912345678")
+async def client_with_accounts(op: Operator, client_id: str, provider: str, **client: Any) -> dict[str, AccountRef]:
+    """A client whose ledger has every account the provider needs, mapped; not yet activated. `client`: what
+    `Operator.create_client` takes besides (address, vat_registered, kid_scheme)."""
+    await op.create_client(client_id, "Demo AS", "912345678", **client)
     if provider == "abc-factoring":
         # The provider as a supplier in the existing supplier series: reconciliation per party.
         await op.add_party(client_id, 20001, "ABC Factoring", "supplier")

@@ -17,6 +17,7 @@ from ledgerline_contracts import factoring, invoicing, ledger, topics
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import CustomerData, InvoiceLine
 from ledgerline_contracts.messages import Command, CommandResult
+from ledgerline_contracts.norway import KidScheme
 
 from .bus import Bus
 
@@ -97,8 +98,17 @@ class Operator:
 
     # --- clients, users, roles ------------------------------------------------------------------------------------
     async def create_client(
-        self, client_id: str, company: str, organisation_number: str, admin_name: str = "Administrator"
+        self,
+        client_id: str,
+        company: str,
+        organisation_number: str,
+        admin_name: str = "Administrator",
+        *,
+        address: invoicing.Address | None = None,
+        vat_registered: bool = False,
+        kid_scheme: str = "MOD10",
     ) -> CommandResult:
+        """A new client; `address`, `vat_registered` («MVA») and `kid_scheme` are what its invoices show."""
         result = await self._command(
             topics.TOPIC_INVOICING_COMMANDS,
             invoicing.CreateClient(
@@ -107,6 +117,9 @@ class Operator:
                 organisation_number=organisation_number,
                 administrator=self.user,
                 administrator_name=admin_name,
+                address=address,
+                vat_registered=vat_registered,
+                kid_scheme=KidScheme(kid_scheme),
             ),
         )
         await self.wait_for_books(client_id)
@@ -136,10 +149,35 @@ class Operator:
             kind(client_id=client_id, acting_user=self.user, role=role, privilege=privilege),
         )
 
-    async def settings(self, client_id: str, expect_accepted: bool = True, **changes: bool) -> CommandResult:
+    async def settings(self, client_id: str, expect_accepted: bool = True, **changes: bool | str) -> CommandResult:
         return await self._command(
             topics.TOPIC_INVOICING_COMMANDS,
             invoicing.ChangeClientSettings(client_id=client_id, acting_user=self.user, **changes),
+            expect_accepted=expect_accepted,
+        )
+
+    async def follow_up(
+        self, client_id: str, kind: str, service_name: str | None, expect_accepted: bool = True
+    ) -> CommandResult:
+        """Connects a reminder or debt-collection service (`service_name`), or disconnects it (None)."""
+        command: Command
+        if service_name is None:
+            command = invoicing.DisconnectFollowUpIntegration(
+                client_id=client_id, acting_user=self.user, kind=invoicing.FollowUp(kind)
+            )
+        else:
+            command = invoicing.ConnectFollowUpIntegration(
+                client_id=client_id, acting_user=self.user, kind=invoicing.FollowUp(kind), service_name=service_name
+            )
+        return await self._command(topics.TOPIC_INVOICING_COMMANDS, command, expect_accepted=expect_accepted)
+
+    async def posting_accounts(
+        self, client_id: str, accounts: dict[str, str], expect_accepted: bool = True
+    ) -> CommandResult:
+        """Where invoicing books the client's receivables, sales, output VAT and payments."""
+        return await self._command(
+            topics.TOPIC_INVOICING_COMMANDS,
+            invoicing.SetPostingAccounts(client_id=client_id, acting_user=self.user, **accounts),
             expect_accepted=expect_accepted,
         )
 
@@ -185,10 +223,13 @@ class Operator:
             topics.TOPIC_LEDGER_COMMANDS, ledger.UpsertParty(client_id=client_id, number=number, name=name, kind=kind)
         )  # type: ignore[arg-type]
 
-    async def map_accounts(self, client_id: str, provider: str, accounts: dict[str, AccountRef]) -> CommandResult:
+    async def map_accounts(
+        self, client_id: str, provider: str, accounts: dict[str, AccountRef], expect_accepted: bool = True
+    ) -> CommandResult:
         return await self._command(
             topics.TOPIC_FACTORING_COMMANDS,
             factoring.SetAccountMapping(client_id=client_id, provider=provider, accounts=accounts),
+            expect_accepted=expect_accepted,
         )
 
     # --- factoring integration ------------------------------------------------------------------------------------

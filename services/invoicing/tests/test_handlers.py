@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from invoicing.adapters.memory import InvoicingStore
-from invoicing.domain.model import IntegrationState, InvoiceState
+from invoicing.adapters.memory import FakeChart, InvoicingStore
+from invoicing.domain import rules
+from invoicing.domain.model import Client, IntegrationState, Invoice, InvoiceState
 from invoicing.service_layer.handlers import HANDLERS, consumers
 from ledgerline_contracts import auth, topics
 from ledgerline_contracts.factoring import (
@@ -27,23 +28,28 @@ from ledgerline_contracts.invoicing import (
     AddUser,
     ChangeClientSettings,
     ClientCreated,
+    ConnectFollowUpIntegration,
     CreateClient,
     CreateInvoiceDraft,
     CreateRole,
     DeactivateFactoringIntegration,
     DirectPaymentReceived,
+    DisconnectFollowUpIntegration,
     ExcludeCustomerFromFactoring,
     FactoringActivationRequested,
     FactoringIntegrationDeactivated,
     FactoringStatus,
+    FollowUp,
     GrantPrivilege,
     InvoiceCredited,
     InvoiceDelivery,
     InvoiceLine,
+    InvoiceOrigin,
     IssueCreditNote,
     RegisterPayment,
     RevokePrivilege,
     SendInvoice,
+    SetPostingAccounts,
     TransferUnsentLegacyInvoices,
     UpsertCustomerCard,
     UserPrivilegesChanged,
@@ -76,7 +82,8 @@ class Invoicing:
     def __init__(self) -> None:
         self.store = InvoicingStore()
         self.uow = FakeUnitOfWork()
-        self.consumers = consumers(repository=self.store.repository)
+        self.ledger = FakeChart()
+        self.consumers = consumers(self.ledger, repository=self.store.repository)
 
     async def send(self, topic: Topic, *messages: Message, token: Any = AUTOMATIC) -> None:
         await deliver(consumer_for(self.consumers, topic), HANDLERS, self.uow, *messages, token=token)
@@ -209,7 +216,7 @@ async def with_invoice(app: Invoicing, gross: bool = True, send: bool = True) ->
 
 # --- the routing table ---------------------------------------------------------------------------------------------
 def test_every_command_on_invoicings_topic_has_a_handler() -> None:
-    subscriptions = routes(consumers(), HANDLERS, FakeUnitOfWork)
+    subscriptions = routes(consumers(FakeChart()), HANDLERS, FakeUnitOfWork)
     by_group = {s.group: s.wants for s in subscriptions}
     assert by_group[topics.GROUP_INVOICING_LEDGER_EVENTS] == {
         "ledger.OpenItemChanged",
@@ -221,7 +228,7 @@ def test_every_command_on_invoicings_topic_has_a_handler() -> None:
 def test_an_unrouted_command_stops_the_service_from_starting() -> None:
     without = {kind: handler for kind, handler in HANDLERS.items() if kind is not SendInvoice}
     with pytest.raises(RoutingError, match=r"no handler for invoicing\.SendInvoice"):
-        routes(consumers(), without, FakeUnitOfWork)
+        routes(consumers(FakeChart()), without, FakeUnitOfWork)
 
 
 # --- clients, users, roles -----------------------------------------------------------------------------------------
@@ -593,3 +600,92 @@ async def test_a_repeated_message_changes_nothing() -> None:
 
 def test_every_routed_type_has_a_handler_test() -> None:
     assert coverage.untested(HANDLERS) == []
+
+
+@covers(SetPostingAccounts)
+async def test_posting_accounts_are_per_client_checked_against_the_chart_and_used_for_bookings() -> None:
+    app = await with_client()
+    app.ledger.add("1921", "asset")
+    app.ledger.add("3010", "income")
+    app.ledger.add("7770", "expense")
+    details = await app.accepted(SetPostingAccounts(client_id=CLIENT, acting_user=ADMIN, bank="1921", sales="3010"))
+    assert details == {
+        "receivables": "1500",
+        "sales": "3010",
+        "sales_exempt": "3100",
+        "output_vat": "2700",
+        "bank": "1921",
+    }
+    assert app.store.clients[CLIENT].accounts.bank == "1921"
+    reason = await app.refused(
+        SetPostingAccounts(client_id=CLIENT, acting_user=ADMIN, sales="7770", output_vat="2400", bank="1999")
+    )
+    assert reason == (
+        "sales: account 7770 (expense) is not operating income (NS 4102 class 3); output_vat: account 2400 (liability) "
+        "is not an output VAT account (NS 4102 27xx, a liability); bank: account 1999 does not exist in the ledger"
+    )
+    app.ledger.away = True
+    reason = await app.refused(SetPostingAccounts(client_id=CLIENT, acting_user=ADMIN, bank="1920"))
+    assert "the ledger is unavailable" in reason
+    assert app.store.clients[CLIENT].accounts.bank == "1921"  # nothing changed by a refusal
+
+
+async def test_the_receivables_account_follows_the_customer_series_and_stays_while_factoring_is_on() -> None:
+    app = await with_client()
+    app.ledger.add("1510", "asset", "accounts_receivable")
+    reason = await app.refused(SetPostingAccounts(client_id=CLIENT, acting_user=ADMIN, receivables="1510"))
+    assert reason == "receivables: the customer series CUSTOMERS holding customer 10001 is kept on 1500, not 1510"
+    app.ledger.series[0]["control_account"] = "1510"  # the client keeps its customers on 1510
+    await app.accepted(SetPostingAccounts(client_id=CLIENT, acting_user=ADMIN, receivables="1510"))
+    await app.command(ActivateFactoringIntegration(client_id=CLIENT, acting_user=ADMIN, provider="abc-factoring"))
+    (requested,) = app.events(FactoringActivationRequested)
+    assert requested.receivables_account == "1510"  # the gateway checks the provider's mapping against it
+    app.ledger.series[0]["control_account"] = "1500"
+    reason = await app.refused(SetPostingAccounts(client_id=CLIENT, acting_user=ADMIN, receivables="1500"))
+    assert reason.startswith("receivables: abc-factoring books against 1510; deactivate the factoring integration")
+
+
+async def test_only_an_administrator_sets_posting_accounts() -> None:
+    app = await with_client()
+    reason = await app.refused(SetPostingAccounts(client_id=CLIENT, acting_user="nobody", bank="1920"))
+    assert "nobody" in reason
+
+
+@covers(ConnectFollowUpIntegration, DisconnectFollowUpIntegration)
+async def test_follow_up_integrations_and_factoring_exclude_each_other_by_name() -> None:
+    app = await with_client()
+    connect = ConnectFollowUpIntegration(
+        client_id=CLIENT, acting_user=ADMIN, kind=FollowUp.REMINDERS, service_name="Kredinor"
+    )
+    assert await app.accepted(connect) == {"follow_up": {"reminders": "Kredinor"}}
+    activation = ActivateFactoringIntegration(client_id=CLIENT, acting_user=ADMIN, provider="abc-factoring")
+    reason = await app.refused(activation)
+    assert reason.startswith("the reminder integration Kredinor is connected: invoices delivered via factoring")
+    assert app.store.clients[CLIENT].integration is None
+    disconnect = DisconnectFollowUpIntegration(client_id=CLIENT, acting_user=ADMIN, kind=FollowUp.REMINDERS)
+    assert await app.accepted(disconnect) == {"follow_up": {}}
+    assert "no reminders integration" in await app.refused(disconnect.model_copy(update={"message_id": uuid.uuid4()}))
+
+    app, _ = await with_factoring()
+    collection = ConnectFollowUpIntegration(
+        client_id=CLIENT, acting_user=ADMIN, kind=FollowUp.DEBT_COLLECTION, service_name="Intrum"
+    )
+    reason = await app.refused(collection)
+    assert reason == (
+        "the factoring integration ABC Factoring is active: invoices delivered via factoring cannot be combined "
+        "with a debt-collection integration"
+    )
+    assert app.store.clients[CLIENT].follow_up == {}
+
+
+def test_an_invoice_back_with_the_client_is_followed_up_again() -> None:
+    client = Client("c", "Demo AS", "912345678", reminders=True, debt_collection=False)
+    client.follow_up[FollowUp.DEBT_COLLECTION] = "Intrum"
+    day = date(2026, 11, 30)
+    invoice = Invoice(uuid.uuid4(), 10001, InvoiceOrigin.CREATED, day, day, [], 0, 0, 0)
+    invoice.factoring_provider, invoice.factoring_status = "abc-factoring", FactoringStatus.ADVANCE_PAID
+    rules.follow_up_returned(client, invoice)
+    assert (invoice.reminders, invoice.debt_collection) == (False, False)  # ABC still holds it
+    invoice.factoring_status = FactoringStatus.RETURNED
+    rules.follow_up_returned(client, invoice)
+    assert (invoice.reminders, invoice.debt_collection) == (True, True)

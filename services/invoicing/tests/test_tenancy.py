@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from invoicing.adapters.memory import InvoicingStore
+from invoicing.adapters.memory import FakeChart, InvoicingStore
 from invoicing.adapters.repository import InvoiceIdTaken
 from invoicing.domain.model import Invoice
 from invoicing.service_layer.handlers import HANDLERS, consumers
@@ -48,7 +48,8 @@ class Invoicing:
     def __init__(self) -> None:
         self.store = InvoicingStore()
         self.uow = FakeUnitOfWork()
-        self.consumers = consumers(repository=self.store.repository)
+        self.ledger = FakeChart()
+        self.consumers = consumers(self.ledger, repository=self.store.repository)
 
     async def send(self, topic: Topic, *messages: Message) -> list[Any]:
         before = len(self.uow.inbox.published)

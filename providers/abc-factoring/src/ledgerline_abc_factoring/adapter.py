@@ -26,17 +26,21 @@ from uuid import UUID
 from factoring_gateway.domain.lifecycle import Case, Impossible, Step
 from factoring_gateway.domain.mapping import AccountRole
 from factoring_gateway.domain.providers.base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
+from ledgerline_contracts import chart
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import (
+    VAT_RATES,
     CustomerKind,
     DirectPaymentReceived,
     FactoringStatus,
     InvoiceCredited,
     InvoiceDelivery,
+    line_vat,
 )
 from ledgerline_contracts.ledger import PostVoucher, Side
 from ledgerline_contracts.messages import Message
 from ledgerline_contracts.money import format_nok
+from ledgerline_contracts.norway import seller_registration
 
 from . import DISPLAY_NAME, SLUG
 from . import contract as abc
@@ -82,11 +86,15 @@ class AbcFactoring:
     ]
     inbound = abc.INBOUND
     roles = [
-        AccountRole("intermediate", "running balance with ABC Factoring (a liability while it finances)"),
-        AccountRole("fees", "factoring costs and fees"),
-        AccountRole("interest_income", "interest income from interest notes"),
-        AccountRole("bank", "the bank account ABC pays advances and settlements into"),
-        AccountRole("receivables", "accounts receivable, the customers' control account"),
+        AccountRole(
+            "intermediate",
+            "running balance with ABC Factoring (a liability while it finances)",
+            expects=chart.LIABILITY_OR_SUPPLIER,
+        ),
+        AccountRole("fees", "factoring costs and fees", expects=chart.EXPENSE),
+        AccountRole("interest_income", "interest income from interest notes", expects=chart.FINANCIAL_INCOME),
+        AccountRole("bank", "the bank account ABC pays advances and settlements into", expects=chart.BANK),
+        AccountRole("receivables", "accounts receivable, the customers' control account", expects=chart.RECEIVABLES),
         DEVIATION,
     ]
 
@@ -128,9 +136,50 @@ class AbcFactoring:
                 country=customer.address.country,
                 phone=customer.phone or "",
                 email=str(customer.email or ""),
+                peppol_id=customer.peppol_id,
             ),
             assignment_text=ASSIGNMENT_TEXT,
+            **self._document(invoice),
         )
+
+    @staticmethod
+    def _document(invoice: InvoiceDelivery) -> dict[str, object]:
+        """What the invoice document needs besides the amounts and the debtor (from deliveries that carry it)."""
+        if invoice.kid is None:
+            return {}  # a delivery made before invoicing sent the document's content
+        address, registered = invoice.client_address, bool(invoice.client_vat_registered)
+        return {
+            "net_ore": invoice.net_ore,
+            "lines": [
+                abc.AbcInvoiceLine(
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_price_ore=line.unit_price_ore or line.net_ore,
+                    net_ore=line.net_ore,
+                    vat_percent=VAT_RATES[line.vat_code],
+                    vat_ore=line_vat(line.net_ore, VAT_RATES[line.vat_code]) if line.vat_ore is None else line.vat_ore,
+                )
+                for line in invoice.lines
+            ],
+            "vat_totals": [
+                abc.AbcVatTotal(vat_percent=total.vat_percent, net_ore=total.net_ore, vat_ore=total.vat_ore)
+                for total in invoice.vat_totals
+            ],
+            "seller": abc.AbcSeller(
+                name=invoice.client_name,
+                organisation_number=invoice.client_organisation_number,
+                vat_registered=registered,
+                registration_text=seller_registration(invoice.client_organisation_number, registered),
+                street=address.street if address else None,
+                postcode=address.postcode if address else None,
+                city=address.city if address else None,
+                country=address.country if address else "NO",
+            ),
+            "kid": invoice.kid,
+            "kid_scheme": invoice.kid_scheme,
+            "payment_account": abc.PAYMENT_ACCOUNT,
+            "delivery_channel": invoice.delivery_channel,
+        }
 
     def credit_note(self, credit: InvoiceCredited) -> Message:
         return abc.AbcCreditNote(

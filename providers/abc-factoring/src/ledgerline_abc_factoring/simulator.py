@@ -8,6 +8,9 @@ an interest note of `interest_note_ore`; then the debtor pays and ABC settles th
 `duplicate_percent` resends events, `shuffle` sends an invoice's events in random order: both are what real
 callbacks do, and the gateway must book each event exactly once anyway. Time is compressed: everything
 happens, and is dated, today.
+
+A submission carrying the invoice document's content (lines, KID, …) is checked first (`document_problems`): one
+that ABC could not print as a Norwegian invoice is rejected at once, the problems in the rejection's description.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import date
 
 from ledgerline_contracts import topics
 from ledgerline_contracts.messages import Message
+from ledgerline_simulators import invoice_document
 from ledgerline_simulators.runtime import Script, Simulator, SimulatorSettings, chance, pause, script_from_env
 
 from . import SLUG
@@ -29,7 +33,9 @@ def lifecycle(submission: abc.AbcInvoiceSubmission, script: Script) -> list[abc.
     """Every event ABC sends for one invoice, in order."""
     key = str(submission.submission_id)
     steps: list[tuple[E, int | None, str | None]] = []
-    if not chance(key, "accept", script.accept_percent):
+    if problems := document_problems(submission):
+        steps.append((E.REJECTED, None, invoice_document.refusal(problems)))
+    elif not chance(key, "accept", script.accept_percent):
         steps.append((E.REJECTED, None, "Debtor's credit rating is too low"))
     else:
         gross = submission.amount_ore
@@ -64,6 +70,36 @@ def lifecycle(submission: abc.AbcInvoiceSubmission, script: Script) -> list[abc.
         )
         for sequence, (kind, amount, text) in enumerate(steps, start=1)
     ]
+
+
+def document_problems(submission: abc.AbcInvoiceSubmission) -> list[str]:
+    """Why ABC cannot make the invoice document from a submission that carries its content (none for a submission
+    made before it did, which ABC takes as it always has)."""
+    if submission.lines is None and submission.kid is None:
+        return []
+    debtor = submission.debtor
+    return invoice_document.problems(
+        invoice_document.Document(
+            lines=[
+                invoice_document.Line(
+                    line.description, line.quantity, line.unit_price_ore, line.net_ore, line.vat_percent, line.vat_ore
+                )
+                for line in submission.lines or []
+            ],
+            vat_totals=[(t.vat_percent, t.net_ore, t.vat_ore) for t in submission.vat_totals or []],
+            net_ore=submission.net_ore,
+            vat_ore=submission.vat_ore,
+            gross_ore=submission.amount_ore,
+            kid=submission.kid,
+            kid_scheme=submission.kid_scheme,
+            payment_account=submission.payment_account,
+            channel=submission.delivery_channel,
+            peppol_id=debtor.peppol_id,
+            email=debtor.email,
+            seller_named=submission.seller is not None and bool(submission.seller.organisation_number),
+        ),
+        abc.PAYMENT_ACCOUNT,
+    )
 
 
 def delivery_order(events: list[abc.AbcInvoiceEvent], script: Script) -> list[abc.AbcInvoiceEvent]:

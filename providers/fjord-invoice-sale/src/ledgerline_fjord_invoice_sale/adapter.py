@@ -12,15 +12,25 @@ back until the buyer pays; intermediate and holdback lines carry the invoice num
 |   HOLDBACK −a                    | holdback a                      |                                      |
 |   HOLDBACK_RELEASE a             |                                 | holdback a                           |
 |   RECOURSE_NETTING −a            | intermediate a                  |                                      |
+|   CREDIT_NOTE_DEDUCTION −a       | intermediate a                  |                                      |
 | RecourseNotice a ≤ p             | receivables/customer a·claim/p  | intermediate a; fees a·claim/p − a   |
 | DECLINED, BuyerPayment: status only, no posting (the receivable is Fjord's once sold)                |
 | the client's credit note c after the purchase (invoicing credited the receivable): a correction       |
 |                                  | receivables/customer c          | intermediate c (owed back to Fjord)  |
-| (claim = gross − the client's credit notes before the purchase)                                         |
+| (claim = gross − the client's credit notes before the purchase; CREDIT_NOTE_DEDUCTION takes back, out of   |
+|  a remittance, what the client's credit note after the purchase put on intermediate, which is then zero)  |
 | a buyer paying the seller directly (not a Fjord message; base.direct_payment_vouchers): bank / deviation, |
 |   then deviation / bank as it is passed on to Fjord                                                     |
 
 Amounts arrive as decimal strings in NOK and become whole øre; a fraction of an øre is refused.
+
+The factoring status is decided once per invoice after all of a message's lines on it (a report's order says
+nothing), from the facts alone: «purchased» from the sale until the buyer has paid what it owes (the price
+paid out and the holdback kept change only the description); «paid» once it has; «settled» only when nothing
+more can happen: the price paid out in full, the holdback released in full, every credit note after the sale
+deducted, and the buyer's debt (the gross less every credit note) paid. An invoice sold back is «returned»
+whatever follows (the claim is the client's again; the nettings only change the description). The description
+states the figures: paid out, fees, held back or released, credit notes deducted, what the buyer paid or owes.
 """
 
 from __future__ import annotations
@@ -31,13 +41,17 @@ from uuid import UUID
 from factoring_gateway.domain.lifecycle import Case, Impossible, Step
 from factoring_gateway.domain.mapping import AccountRole
 from factoring_gateway.domain.providers.base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
+from ledgerline_contracts import chart
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import (
+    VAT_RATES,
     CustomerKind,
+    DeliveryMethod,
     DirectPaymentReceived,
     FactoringStatus,
     InvoiceCredited,
     InvoiceDelivery,
+    line_vat,
 )
 from ledgerline_contracts.ledger import MAX_VOUCHER_LINES, PostVoucher, Side, VoucherLine
 from ledgerline_contracts.messages import Message
@@ -52,10 +66,63 @@ _LINE_STEPS = {
     fjord.RemittanceLineType.HOLDBACK: (Step.HOLDBACK_KEPT, -1),
     fjord.RemittanceLineType.HOLDBACK_RELEASE: (Step.HOLDBACK_RELEASED, 1),
     fjord.RemittanceLineType.RECOURSE_NETTING: (Step.RECOURSE_NETTED, -1),
+    fjord.RemittanceLineType.CREDIT_NOTE_DEDUCTION: (Step.CREDIT_DEDUCTED, -1),
 }
 """Each line type's step, and the sign its amount must have on the report (+ paid out, − deducted)."""
+_REMITTED = frozenset(step for step, _ in _LINE_STEPS.values())
 
 NOTICE = "This invoice has been sold and assigned to Fjord Invoice Sale. Pay only to Fjord Invoice Sale's account."
+
+
+_DISTRIBUTION = {
+    DeliveryMethod.E_INVOICE: fjord.Distribution.EHF,
+    DeliveryMethod.EMAIL: fjord.Distribution.EMAIL,
+    DeliveryMethod.PRINT: fjord.Distribution.PRINT,
+}
+
+
+def _nok(ore: int) -> str:
+    return str(decimal_from_ore(ore))
+
+
+def _document(invoice: InvoiceDelivery) -> dict[str, object]:
+    """What the invoice document needs besides the amounts and the buyer (from deliveries that carry it)."""
+    if invoice.kid is None:
+        return {}  # a delivery made before invoicing sent the document's content
+    address = invoice.client_address
+    return {
+        "net_amount": _nok(invoice.net_ore),
+        "invoice_lines": [
+            fjord.InvoiceLine(
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=_nok(line.unit_price_ore or line.net_ore),
+                net_amount=_nok(line.net_ore),
+                vat_rate=VAT_RATES[line.vat_code],
+                vat_amount=_nok(
+                    line_vat(line.net_ore, VAT_RATES[line.vat_code]) if line.vat_ore is None else line.vat_ore
+                ),
+            )
+            for line in invoice.lines
+        ],
+        "vat_breakdown": [
+            fjord.VatBreakdown(
+                vat_rate=total.vat_percent, taxable_amount=_nok(total.net_ore), vat_amount=_nok(total.vat_ore)
+            )
+            for total in invoice.vat_totals
+        ],
+        "seller_name": invoice.client_name,
+        "seller_address": fjord.Address(
+            street=address.street, zip=address.postcode, town=address.city, country_code=address.country
+        )
+        if address
+        else None,
+        "seller_vat_registered": bool(invoice.client_vat_registered),
+        "kid": invoice.kid,
+        "kid_algorithm": invoice.kid_scheme,
+        "payee_account": fjord.PAYMENT_ACCOUNT,
+        "distribution": _DISTRIBUTION[invoice.delivery_channel] if invoice.delivery_channel else None,
+    }
 
 
 def _ore(amount: str) -> int:
@@ -77,11 +144,17 @@ class FjordInvoiceSale:
     ]
     inbound = fjord.INBOUND
     roles = [
-        AccountRole("intermediate", "what Fjord owes for purchased invoices (settled by remittances)"),
-        AccountRole("holdback", "amounts Fjord keeps back until the buyer pays"),
-        AccountRole("fees", "factoring costs and fees deducted in remittances"),
-        AccountRole("bank", "the bank account remittances are paid into"),
-        AccountRole("receivables", "accounts receivable, the customers' control account"),
+        # Fjord buys the invoices: what it still owes for them is the client's asset, not a liability as with a
+        # financier such as ABC (an accountant may also keep Fjord as a party in a supplier series).
+        AccountRole(
+            "intermediate",
+            "what Fjord owes for purchased invoices (settled by remittances)",
+            expects=chart.ASSET_OR_SUPPLIER,
+        ),
+        AccountRole("holdback", "amounts Fjord keeps back until the buyer pays", expects=chart.ASSET),
+        AccountRole("fees", "factoring costs and fees deducted in remittances", expects=chart.EXPENSE),
+        AccountRole("bank", "the bank account remittances are paid into", expects=chart.BANK),
+        AccountRole("receivables", "accounts receivable, the customers' control account", expects=chart.RECEIVABLES),
         DEVIATION,
     ]
 
@@ -124,8 +197,10 @@ class FjordInvoiceSale:
                 country_code=customer.address.country,
                 phone_number=customer.phone or "",
                 email_address=str(customer.email or ""),
+                peppol_id=customer.peppol_id,
             ),
             notice_of_assignment=NOTICE,
+            **_document(invoice),
         )
 
     def credit_note(self, credit: InvoiceCredited) -> Message:
@@ -226,28 +301,40 @@ class FjordInvoiceSale:
         )
 
     def describe(self, effect: Effect, case: Case) -> tuple[FactoringStatus | None, str]:
-        amount = format_nok(effect.amount_ore)
+        """Once per invoice, after all of a message's effects on it (`effect` is the last): the status follows
+        the facts, never one line of a report."""
         match effect.step:
             case Step.PURCHASED:
-                return FactoringStatus.PURCHASED, f"Sold to Fjord Invoice Sale for {amount}"
+                return FactoringStatus.PURCHASED, f"Sold to Fjord Invoice Sale for {format_nok(effect.amount_ore)}"
             case Step.REJECTED:
                 return FactoringStatus.REJECTED, "Declined by Fjord Invoice Sale"
-            case Step.DEBTOR_PAID:  # remittances may have finished before this news arrived
-                status = FactoringStatus.SETTLED if self.finished(case) else FactoringStatus.PAID
-                return status, f"Buyer paid {amount} to Fjord Invoice Sale"
-            case Step.RECOURSE:
-                return FactoringStatus.RETURNED, f"Sold back to the client (recourse): {amount}"
-            case Step.PAYOUT | Step.FEE_CHARGED | Step.HOLDBACK_KEPT | Step.HOLDBACK_RELEASED | Step.RECOURSE_NETTED:
-                done = (
-                    case.payout_ore >= case.purchase_price_ore
-                    and case.released_ore >= case.holdback_ore
-                    and not case.returned
-                )
-                kept = case.holdback_ore - case.released_ore
-                text = f"Remittance: {format_nok(case.payout_ore)} of {format_nok(case.purchase_price_ore)} paid"
-                text += f", {format_nok(kept)} held back" if kept else ""
-                return (FactoringStatus.SETTLED if done else None), text
-        raise Impossible(f"Fjord Invoice Sale does not send {effect.step.value}")
+            case step if step not in _REMITTED and step not in (Step.DEBTOR_PAID, Step.RECOURSE):
+                raise Impossible(f"Fjord Invoice Sale does not send {effect.step.value}")
+        status = self._status(case)
+        if status is FactoringStatus.RETURNED:  # the claim is the client's again; what follows only settles up
+            text = f"Sold back to the client (recourse): {format_nok(case.recourse_ore)}"
+            if case.netted_ore:
+                netted = case.netted_ore >= case.recourse_ore
+                text += ", netted" if netted else f", {format_nok(case.netted_ore)} of it netted"
+            return status, f"{text}; {_figures(case)}"
+        if status is FactoringStatus.SETTLED:
+            return status, f"Settled with Fjord Invoice Sale: {_figures(case)}; {_buyer(case)}"
+        if effect.step is Step.DEBTOR_PAID:
+            owed = buyer_owes(case)
+            still = f", {format_nok(owed)} still owed" if owed > 0 else ""
+            return status, f"Buyer paid {format_nok(effect.amount_ore)} to Fjord Invoice Sale{still}; {_figures(case)}"
+        return status, f"Remittance: {_figures(case)}; {_buyer(case)}"
+
+    def _status(self, case: Case) -> FactoringStatus:
+        if case.decision == "rejected":
+            return FactoringStatus.REJECTED
+        if case.returned:
+            return FactoringStatus.RETURNED
+        if self.finished(case):
+            return FactoringStatus.SETTLED
+        if buyer_owes(case) > 0:
+            return FactoringStatus.PURCHASED
+        return FactoringStatus.PAID if case.debtor_paid_ore else FactoringStatus.CREDITED
 
     def vouchers(
         self, translation: Translation, cases: Mapping[UUID, Case], accounts: Mapping[str, AccountRef]
@@ -324,6 +411,7 @@ class FjordInvoiceSale:
             Step.HOLDBACK_KEPT: (Side.DEBIT, "holdback"),
             Step.HOLDBACK_RELEASED: (Side.CREDIT, "holdback"),
             Step.RECOURSE_NETTED: (Side.DEBIT, "intermediate"),
+            Step.CREDIT_DEDUCTED: (Side.DEBIT, "intermediate"),
         }
         lines: list[VoucherLine] = []
         bank_total = 0
@@ -353,12 +441,53 @@ class FjordInvoiceSale:
             - case.payout_ore
             - case.recourse_ore
             + case.netted_ore
-            - case.credited_after_purchase_ore,
+            - case.credited_after_purchase_ore
+            + case.deducted_ore,
             "holdback": case.holdback_ore - case.released_ore,
         }
 
     def finished(self, case: Case) -> bool:
-        paid_out = case.decision == "purchased" and case.payout_ore >= case.purchase_price_ore
-        released = case.released_ore >= case.holdback_ore
-        returned = case.returned and case.netted_ore >= case.recourse_ore
-        return case.decision == "rejected" or (paid_out and released and (returned or not case.returned))
+        """Nothing more can happen: every remittance for the invoice made (price paid out, holdback released,
+        credit notes after the sale deducted), and the buyer has paid what it owes, or the invoice was sold back
+        and the recourse netted."""
+        if case.decision == "rejected":
+            return True
+        if case.decision != "purchased":
+            return False
+        remitted = (
+            case.payout_ore >= case.purchase_price_ore
+            and case.released_ore >= case.holdback_ore
+            and case.deducted_ore >= case.credited_after_purchase_ore
+        )
+        if case.returned:
+            return remitted and case.netted_ore >= case.recourse_ore
+        return remitted and buyer_owes(case) <= 0
+
+
+def buyer_owes(case: Case) -> int:
+    """What the buyer still owes Fjord for a sold invoice: the gross less every credit note and its payments."""
+    return case.gross_ore - case.client_credited_ore - case.credited_after_purchase_ore - case.debtor_paid_ore
+
+
+def _figures(case: Case) -> str:
+    """The remittances' figures so far: what the description of a sold invoice states."""
+    parts = [f"purchase price {format_nok(case.payout_ore)} of {format_nok(case.purchase_price_ore)} paid out"]
+    if case.fees_ore:
+        parts.append(f"fees {format_nok(case.fees_ore)}")
+    kept = case.holdback_ore - case.released_ore
+    if kept:
+        parts.append(f"{format_nok(kept)} held back")
+    elif case.holdback_ore:
+        parts.append(f"holdback {format_nok(case.holdback_ore)} released")
+    credited, deducted = case.credited_after_purchase_ore, case.deducted_ore
+    if credited:
+        of = "" if deducted >= credited else f" of {format_nok(credited)}"
+        parts.append(f"credit notes {format_nok(deducted)}{of} deducted")
+    return ", ".join(parts)
+
+
+def _buyer(case: Case) -> str:
+    owed, paid = buyer_owes(case), case.debtor_paid_ore
+    if not paid:
+        return "the buyer has not paid" if owed > 0 else "the buyer owes nothing (credited)"
+    return f"the buyer paid {format_nok(paid)}" + (f", {format_nok(owed)} still owed" if owed > 0 else "")

@@ -12,3 +12,5 @@ class InvoicingSettings(ServiceSettings):
     db_name: str = "ledgerline_invoicing"
     db_user: str = "ledgerline_invoicing"
     http_port: int = 8102
+    ledger_url: str = "http://127.0.0.1:8101"
+    """The ledger's HTTP queries: posting accounts are checked against the client's chart."""

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from ..domain.model import Client, CustomerCard, Invoice
+from .ledger_chart import LedgerUnavailable
 from .repository import InvoiceIdTaken
 
 
@@ -145,3 +146,35 @@ class InMemoryInvoicingRepository:
 
     async def record_statuses(self, history: list[tuple[str, UUID, int, str, str, str | None, bool]]) -> None:
         self._store.status_history += history
+
+
+class FakeChart:
+    """The ledger's chart query: a new client's books hold the default accounts and the customer series."""
+
+    def __init__(self) -> None:
+        self.accounts: list[dict[str, Any]] = [
+            {"number": "1500", "account_type": "asset", "control_role": "accounts_receivable"},
+            {"number": "1920", "account_type": "asset", "control_role": None},
+            {"number": "2400", "account_type": "liability", "control_role": "accounts_payable"},
+            {"number": "2700", "account_type": "liability", "control_role": None},
+            {"number": "3000", "account_type": "income", "control_role": None},
+            {"number": "3100", "account_type": "income", "control_role": None},
+        ]
+        self.series: list[dict[str, Any]] = [
+            {
+                "code": "CUSTOMERS",
+                "kind": "customer",
+                "control_account": "1500",
+                "first_number": 10000,
+                "last_number": 19999,
+            }
+        ]
+        self.away = False
+
+    def add(self, number: str, account_type: str, control_role: str | None = None) -> None:
+        self.accounts.append({"number": number, "account_type": account_type, "control_role": control_role})
+
+    async def chart(self, client_id: str) -> dict[str, Any]:
+        if self.away:
+            raise LedgerUnavailable(f"the ledger's query /clients/{client_id}/chart failed: ConnectError()")
+        return {"client_id": client_id, "accounts": self.accounts, "series": self.series, "parties": []}

@@ -10,7 +10,15 @@ from uuid import UUID
 
 import asyncpg
 
-from ledgerline_contracts.invoicing import CustomerData, FactoringStatus, InvoiceLine, InvoiceOrigin
+from ledgerline_contracts.invoicing import (
+    Address,
+    CustomerData,
+    FactoringStatus,
+    FollowUp,
+    InvoiceLine,
+    InvoiceOrigin,
+)
+from ledgerline_contracts.norway import KidScheme
 from servicekit.db import PostgresUnitOfWork
 
 from ..domain.model import (
@@ -37,6 +45,10 @@ def _client(row: asyncpg.Record) -> Client:
         reminders=settings["reminders"],
         debt_collection=settings["debt_collection"],
         e_invoice_agreement=settings["e_invoice_agreement"],
+        address=Address.model_validate(settings["address"]) if settings.get("address") else None,
+        vat_registered=settings.get("vat_registered", False),
+        kid_scheme=KidScheme(settings.get("kid_scheme", KidScheme.MOD10)),
+        follow_up={FollowUp(kind): name for kind, name in settings.get("follow_up", {}).items()},
         closed_through=date.fromisoformat(settings["closed_through"]) if settings.get("closed_through") else None,
         integration=Integration(
             integration["provider"],
@@ -237,6 +249,10 @@ class InvoicingRepository:
                     "reminders": client.reminders,
                     "debt_collection": client.debt_collection,
                     "e_invoice_agreement": client.e_invoice_agreement,
+                    "address": client.address.model_dump(mode="json") if client.address else None,
+                    "vat_registered": client.vat_registered,
+                    "kid_scheme": client.kid_scheme.value,
+                    "follow_up": {kind.value: name for kind, name in client.follow_up.items()},
                     "closed_through": client.closed_through.isoformat() if client.closed_through else None,
                 }
             ),

@@ -11,12 +11,15 @@ from ledgerline_contracts.invoicing import (
     ADMINISTRATOR,
     GENERAL_MANAGER,
     INVOICE_FINANCING,
+    Address,
     CustomerData,
     DeliveryMethod,
     FactoringStatus,
+    FollowUp,
     InvoiceLine,
     InvoiceOrigin,
 )
+from ledgerline_contracts.norway import KidScheme
 
 __all__ = [
     "ACCOUNTANT",
@@ -83,6 +86,11 @@ class Client:
     reminders: bool = True
     debt_collection: bool = False
     e_invoice_agreement: bool = False
+    address: Address | None = None
+    vat_registered: bool = False  # «MVA» after the organisation number on its invoices
+    kid_scheme: KidScheme = KidScheme.MOD10
+    follow_up: dict[FollowUp, str] = field(default_factory=dict)
+    """Outside reminder and debt-collection services by kind (their names): never beside a factoring integration."""
     integration: Integration | None = None
     roles: dict[str, set[str]] = field(default_factory=lambda: {r: set(p) for r, p in DEFAULT_ROLES.items()})
     users: dict[str, User] = field(default_factory=dict)
@@ -98,6 +106,15 @@ class Client:
         if self.integration is not None and self.integration.state is IntegrationState.ACTIVE:
             return self.integration.display_name
         return None
+
+    @property
+    def reminds(self) -> bool:
+        """Whether the client's own overdue invoices are reminded: by the system, or by a reminder service."""
+        return self.reminders or FollowUp.REMINDERS in self.follow_up
+
+    @property
+    def collects(self) -> bool:
+        return self.debt_collection or FollowUp.DEBT_COLLECTION in self.follow_up
 
     def privileges_of(self, user_id: str) -> set[str]:
         user = self.users.get(user_id)

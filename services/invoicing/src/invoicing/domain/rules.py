@@ -5,21 +5,38 @@ Every refusal raises `Refused` with a reason that names what is wrong and what t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+from typing import Any
 from uuid import UUID
 
+from ledgerline_contracts import chart
+from ledgerline_contracts.chart import ChartAccount
 from ledgerline_contracts.invoicing import (
     ADMINISTRATOR,
     VAT_RATES,
     CustomerData,
     CustomerKind,
+    DeliveryLine,
     DeliveryMethod,
     FactoringStatus,
+    FollowUp,
     InvoiceLine,
     InvoiceOrigin,
+    VatTotal,
+    line_vat,
 )
 
-from .model import MANAGE_ROLES, Client, CustomerCard, Integration, IntegrationState, Invoice, InvoiceState
+from .model import (
+    MANAGE_ROLES,
+    Client,
+    CustomerCard,
+    Integration,
+    IntegrationState,
+    Invoice,
+    InvoiceState,
+    PostingAccounts,
+)
 
 
 class Refused(Exception):
@@ -110,7 +127,38 @@ def exclude_from_factoring(client: Client, card: CustomerCard, method: DeliveryM
 
 
 # --- activation saga ----------------------------------------------------------------------------------------------
+_FOLLOW_UP_WORDS = {FollowUp.REMINDERS: "reminder", FollowUp.DEBT_COLLECTION: "debt-collection"}
+
+
+def connect_follow_up(client: Client, kind: FollowUp, service_name: str) -> None:
+    """Rule 3, from the follow-up side: a provider holding the client's invoices follows them up itself."""
+    if client.integration is not None:
+        state = "active" if client.integration.state is IntegrationState.ACTIVE else "being activated"
+        raise Refused(
+            f"the factoring integration {client.integration.display_name or client.integration.provider} is {state}: "
+            f"invoices delivered via factoring cannot be combined with a {_FOLLOW_UP_WORDS[kind]} integration"
+        )
+    client.follow_up[kind] = service_name
+
+
+def back_with_the_client(invoice: Invoice) -> bool:
+    """The provider no longer holds the invoice: it rejected it, never received it, or returned it by recourse."""
+    return invoice.factoring_status in _THE_CLIENTS_AGAIN
+
+
+def follow_up_returned(client: Client, invoice: Invoice) -> None:
+    """An invoice back with the client is the client's to remind and collect again, as its own invoices are."""
+    if back_with_the_client(invoice):
+        invoice.reminders, invoice.debt_collection = client.reminds, client.collects
+
+
 def start_activation(client: Client, provider: str, request_id: UUID) -> Integration:
+    if client.follow_up:
+        kind, name = min(client.follow_up.items())
+        raise Refused(
+            f"the {_FOLLOW_UP_WORDS[kind]} integration {name} is connected: invoices delivered via factoring cannot "
+            f"be combined with reminder and debt-collection integrations; disconnect it before activating {provider}"
+        )
     if client.legacy_factoring:
         raise Refused(
             "the old file-based factoring is still on: transfer its unsent invoices to the factoring company and "
@@ -121,6 +169,48 @@ def start_activation(client: Client, provider: str, request_id: UUID) -> Integra
         state = "is being activated" if client.integration.state is IntegrationState.PENDING else "is active"
         raise Refused(f"{name} {state}: a client has one factoring integration at a time")
     return Integration(provider, IntegrationState.PENDING, request_id)
+
+
+_POSTING_CLASSES = {
+    "receivables": chart.RECEIVABLES,
+    "sales": chart.SALES,
+    "sales_exempt": chart.SALES,
+    "output_vat": chart.OUTPUT_VAT,
+    "bank": chart.BANK,
+}
+
+
+def change_posting_accounts(
+    client: Client, changes: dict[str, str], accounts: dict[str, ChartAccount], customer_series: dict[str, Any] | None
+) -> PostingAccounts:
+    """The client's posting accounts with `changes`, if every changed account exists in the ledger's chart and is of
+    its role's class. The receivables account must be the control account of the customer series invoicing's
+    customers are numbered in, and stays while a factoring integration exists (the provider's mapping agrees)."""
+    found = []
+    for role, number in changes.items():
+        account = accounts.get(number)
+        if account is None:
+            found.append(f"{role}: account {number} does not exist in the ledger")
+            continue
+        refusal = _POSTING_CLASSES[role].refusal(account)
+        if refusal:
+            found.append(f"{role}: {refusal}")
+    receivables = changes.get("receivables")
+    if receivables is not None and receivables != client.accounts.receivables:
+        if client.integration is not None:
+            found.append(
+                f"receivables: {client.integration.provider} books against {client.accounts.receivables}; "
+                "deactivate the factoring integration before moving the receivables"
+            )
+        control = customer_series["control_account"] if customer_series else None
+        if control != receivables:
+            found.append(
+                f"receivables: the customer series {customer_series['code'] if customer_series else '(none)'} "
+                f"holding customer {client.next_customer_number} is kept on {control}, not {receivables}"
+            )
+    if found:
+        raise Refused("; ".join(found))
+    return replace(client.accounts, **changes)
 
 
 def flag_cards_for_factoring(cards: list[CustomerCard], method: str) -> list[CustomerCard]:
@@ -155,13 +245,50 @@ def check_invoice_owner(client: Client, invoice_id: UUID, owner: str | None) -> 
 
 def vat_of(line: InvoiceLine) -> int:
     """VAT per line, rounded half up to the øre (integer arithmetic: no float ever touches money)."""
-    return (line.net_ore * VAT_RATES[line.vat_code] + 50) // 100
+    return line_vat(line.net_ore, VAT_RATES[line.vat_code])
 
 
 def totals(lines: list[InvoiceLine]) -> tuple[int, int, int]:
     net = sum(line.net_ore for line in lines)
     vat = sum(vat_of(line) for line in lines)
     return net, vat, net + vat
+
+
+def vat_totals(lines: list[InvoiceLine]) -> list[VatTotal]:
+    """Net and VAT per VAT rate (highest rate first), each the sum of its lines' amounts: VAT is rounded per line,
+    as `totals` rounds it, so the rates' VAT adds up to the invoice's."""
+    sums: dict[Any, list[int]] = {}
+    for line in lines:
+        found = sums.setdefault(line.vat_code, [0, 0])
+        found[0] += line.net_ore
+        found[1] += vat_of(line)
+    return [
+        VatTotal(vat_code=code, vat_percent=rate, net_ore=sums[code][0], vat_ore=sums[code][1])
+        for code, rate in VAT_RATES.items()
+        if code in sums
+    ]
+
+
+def delivery_lines(lines: list[InvoiceLine]) -> list[DeliveryLine]:
+    """The lines as the provider prints them, each with its VAT rate and amount. The lines were validated when
+    the draft was made, so they are copied without validating them again (the send path is hot)."""
+    return [
+        DeliveryLine.model_construct(
+            **{name: getattr(line, name) for name in InvoiceLine.model_fields},
+            vat_percent=VAT_RATES[line.vat_code],
+            vat_ore=vat_of(line),
+        )
+        for line in lines
+    ]
+
+
+def delivery_channel(card: CustomerCard) -> DeliveryMethod:
+    """How a provider delivers a factored invoice's document: EHF to the customer's PEPPOL id when the card has
+    one, else e-mail, else print. The provider sends the EHF through its own access point, so the client's own
+    e-invoice agreement (needed only when the client sends EHF itself, `choose_delivery`) does not matter here."""
+    if card.data.peppol_id:
+        return DeliveryMethod.E_INVOICE
+    return DeliveryMethod.EMAIL if card.data.email else DeliveryMethod.PRINT
 
 
 def check_draft(invoice: Invoice) -> None:
@@ -219,7 +346,7 @@ def send(client: Client, invoice: Invoice, method: str, via_factoring: bool) -> 
         invoice.factoring_description = f"Being prepared for factoring with {method}"
         invoice.reminders = invoice.debt_collection = False  # rule 3: the provider does the follow-up
     else:
-        invoice.reminders, invoice.debt_collection = client.reminders, client.debt_collection
+        invoice.reminders, invoice.debt_collection = client.reminds, client.collects
         if client.legacy_factoring:
             invoice.legacy_transfer = "unsent"
 

@@ -6,6 +6,7 @@ from ledgerline_contracts import invoicing, ledger, topics
 from ledgerline_contracts.messages import CommandResult
 from servicekit.service import Service
 
+from ..adapters.ledger_chart import LedgerChart
 from ..service_layer.handlers import HANDLERS, consumers
 from ..settings import InvoicingSettings
 from . import http
@@ -19,7 +20,7 @@ def build(settings: InvoicingSettings | None = None) -> Service:
         description="Clients, users and roles, customer cards and invoices; the accounting system's side of "
         "factoring (activation, delivery rules, factoring status).",
     )
-    service.consume(consumers(), HANDLERS)
+    service.consume(consumers(LedgerChart(settings.ledger_url, service.token)), HANDLERS)
     service.publishes(
         topics.TOPIC_INVOICING_EVENTS,
         invoicing.INVOICING_EVENTS.models,

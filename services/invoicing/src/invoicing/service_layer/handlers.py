@@ -8,23 +8,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import date
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 from ledgerline_contracts import auth, topics
+from ledgerline_contracts.chart import accounts_of, series_holding
 from ledgerline_contracts.factoring import FactoringActivated, FactoringActivationRefused, FactoringStatusChanged
 from ledgerline_contracts.invoicing import (
     ActivateFactoringIntegration,
     AddUser,
     ChangeClientSettings,
     ClientCreated,
+    ConnectFollowUpIntegration,
     CreateClient,
     CreateInvoiceDraft,
     CreateRole,
     DeactivateFactoringIntegration,
     DirectPaymentReceived,
+    DisconnectFollowUpIntegration,
     ExcludeCustomerFromFactoring,
     FactoringActivationRequested,
     FactoringIntegrationDeactivated,
@@ -35,6 +39,7 @@ from ledgerline_contracts.invoicing import (
     RegisterPayment,
     RevokePrivilege,
     SendInvoice,
+    SetPostingAccounts,
     TransferUnsentLegacyInvoices,
     UpsertCustomerCard,
     UserPrivilegesChanged,
@@ -55,7 +60,9 @@ from servicekit.messagebus import Batch, Consumer, Handler
 from servicekit.unit_of_work import UnitOfWork
 
 from .. import SERVICE
+from ..adapters.ledger_chart import Chart, LedgerUnavailable
 from ..adapters.repository import InvoicingRepository
+from ..domain import kid as kids
 from ..domain import postings, rules
 from ..domain.model import ADMINISTRATOR, Client, CustomerCard, IntegrationState, Invoice, User
 from ..domain.rules import Refused
@@ -99,6 +106,10 @@ class InvoicingBatch(Batch):
 
 class CommandBatch(InvoicingBatch):
     """Every command is answered, accepted or refused; the activation saga answers when the gateway has."""
+
+    def __init__(self, uow: UnitOfWork, group: str, repository: RepositoryFactory, ledger: Chart) -> None:
+        super().__init__(uow, group, repository)
+        self.ledger = ledger
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         # One read for all the invoices and cards the batch will touch, instead of one per command.
@@ -161,7 +172,14 @@ class LedgerEventBatch(InvoicingBatch):
 async def create_client(batch: CommandBatch, command: CreateClient) -> dict[str, Any]:
     if await batch.repo.client(command.client_id) is not None:
         raise Refused(f"client {command.client_id} already exists")
-    client = Client(command.client_id, command.company_name, command.organisation_number)
+    client = Client(
+        command.client_id,
+        command.company_name,
+        command.organisation_number,
+        address=command.address,
+        vat_registered=command.vat_registered,
+        kid_scheme=command.kid_scheme,
+    )
     client.users[command.administrator] = User(command.administrator, command.administrator_name, {ADMINISTRATOR})
     await batch.repo.save_client(client)
     batch.publish(
@@ -246,7 +264,15 @@ async def settings(batch: CommandBatch, command: ChangeClientSettings) -> dict[s
         raise Refused("the old file-based factoring cannot be turned on while a factoring integration is active")
     if command.legacy_factoring is False and client.legacy_factoring:
         rules.turn_off_legacy_factoring(client, await batch.repo.unsent_legacy_count(client.client_id))
-    for name in ("legacy_factoring", "reminders", "debt_collection", "e_invoice_agreement"):
+    for name in (
+        "legacy_factoring",
+        "reminders",
+        "debt_collection",
+        "e_invoice_agreement",
+        "vat_registered",
+        "kid_scheme",
+        "address",
+    ):
         if (value := getattr(command, name)) is not None:
             setattr(client, name, value)
     await batch.repo.save_client(client)
@@ -255,7 +281,49 @@ async def settings(batch: CommandBatch, command: ChangeClientSettings) -> dict[s
         "reminders": client.reminders,
         "debt_collection": client.debt_collection,
         "e_invoice_agreement": client.e_invoice_agreement,
+        "vat_registered": client.vat_registered,
+        "kid_scheme": client.kid_scheme.value,
+        "address": client.address.model_dump(mode="json") if client.address else None,
     }
+
+
+async def connect_follow_up(batch: CommandBatch, command: ConnectFollowUpIntegration) -> dict[str, Any]:
+    client = await batch.client(command.client_id)
+    rules.require_administrator(client, command.acting_user)
+    rules.connect_follow_up(client, command.kind, command.service_name)
+    await batch.repo.save_client(client)
+    return {"follow_up": {kind.value: name for kind, name in client.follow_up.items()}}
+
+
+async def disconnect_follow_up(batch: CommandBatch, command: DisconnectFollowUpIntegration) -> dict[str, Any]:
+    client = await batch.client(command.client_id)
+    rules.require_administrator(client, command.acting_user)
+    if client.follow_up.pop(command.kind, None) is None:
+        raise Refused(f"no {command.kind.value} integration is connected")
+    await batch.repo.save_client(client)
+    return {"follow_up": {kind.value: name for kind, name in client.follow_up.items()}}
+
+
+async def set_posting_accounts(batch: CommandBatch, command: SetPostingAccounts) -> dict[str, Any]:
+    client = await batch.client(command.client_id)
+    rules.require_administrator(client, command.acting_user)
+    changes = {
+        name: value
+        for name in ("receivables", "sales", "sales_exempt", "output_vat", "bank")
+        if (value := getattr(command, name)) is not None
+    }
+    try:
+        chart = await batch.ledger.chart(client.client_id)
+    except LedgerUnavailable:
+        raise Refused(
+            "the ledger is unavailable, so the accounts cannot be checked against it; nothing was changed, try again "
+            "shortly"
+        ) from None
+    client.accounts = rules.change_posting_accounts(
+        client, changes, accounts_of(chart), series_holding(chart, client.next_customer_number)
+    )
+    await batch.repo.save_client(client)
+    return asdict(client.accounts)
 
 
 async def transfer_legacy(batch: CommandBatch, command: TransferUnsentLegacyInvoices) -> dict[str, Any]:
@@ -280,6 +348,7 @@ async def activate(batch: CommandBatch, command: ActivateFactoringIntegration) -
             provider=command.provider,
             client_name=client.company_name,
             organisation_number=client.organisation_number,
+            receivables_account=client.accounts.receivables,
         )
     )
     return _SAGA_ANSWERED_LATER
@@ -421,6 +490,8 @@ async def send(batch: CommandBatch, command: SendInvoice) -> dict[str, Any]:
     batch.uow.publish(topics.TOPIC_LEDGER_COMMANDS, postings.sale(client, invoice), key=client.client_id)
     if via_factoring:
         assert invoice.factoring_provider is not None and invoice.number is not None
+        # The provider's document is the only invoice the debtor sees: everything a Norwegian invoice needs.
+        kid = kids.kid_for(card.number, invoice.number, client.kid_scheme)
         batch.publish(
             InvoiceDelivery(
                 client_id=client.client_id,
@@ -434,12 +505,26 @@ async def send(batch: CommandBatch, command: SendInvoice) -> dict[str, Any]:
                 client_organisation_number=client.organisation_number,
                 invoice_date=invoice.invoice_date,
                 due_date=invoice.due_date,
-                lines=invoice.lines,
+                lines=rules.delivery_lines(invoice.lines),
                 net_ore=invoice.net_ore,
                 vat_ore=invoice.vat_ore,
                 gross_ore=invoice.gross_ore,
+                vat_totals=rules.vat_totals(invoice.lines),
+                client_address=client.address,
+                client_vat_registered=client.vat_registered,
+                kid=kid,
+                kid_scheme=client.kid_scheme,
+                delivery_channel=rules.delivery_channel(card),
             )
         )
+        return {
+            "invoice_number": invoice.number,
+            "delivery_method": method,
+            "via_factoring": True,
+            "factoring_status": invoice.factoring_status,
+            "kid": kid,
+            "lines": len(invoice.lines),
+        }
     return {
         "invoice_number": invoice.number,
         "delivery_method": method,
@@ -541,6 +626,10 @@ async def status_changed(batch: FactoringEventBatch, event: FactoringStatusChang
         )
     )
     if applied:
+        if rules.back_with_the_client(invoice):  # rare: only then is the client read
+            client = await batch.repo.client(event.client_id)
+            if client is not None:
+                rules.follow_up_returned(client, invoice)
         await batch.repo.save_invoice(event.client_id, invoice)
 
 
@@ -612,6 +701,9 @@ HANDLERS: dict[type[Message], Handler] = {
     GrantPrivilege: grant,
     RevokePrivilege: revoke,
     ChangeClientSettings: settings,
+    ConnectFollowUpIntegration: connect_follow_up,
+    DisconnectFollowUpIntegration: disconnect_follow_up,
+    SetPostingAccounts: set_posting_accounts,
     TransferUnsentLegacyInvoices: transfer_legacy,
     ActivateFactoringIntegration: activate,
     DeactivateFactoringIntegration: deactivate,
@@ -631,13 +723,14 @@ HANDLERS: dict[type[Message], Handler] = {
 }
 
 
-def consumers(repository: RepositoryFactory = InvoicingRepository) -> list[Consumer]:
-    """Invoicing's subscriptions; `repository` is the PostgreSQL one, or an in-memory one in unit tests."""
+def consumers(ledger: Chart, repository: RepositoryFactory = InvoicingRepository) -> list[Consumer]:
+    """Invoicing's subscriptions; `repository` is the PostgreSQL one, or an in-memory one in unit tests, and
+    `ledger` answers the chart query that posting accounts are checked against."""
     return [
         Consumer(
             topics.TOPIC_INVOICING_COMMANDS,
             topics.GROUP_INVOICING_COMMANDS,
-            partial(CommandBatch, repository=repository),
+            partial(CommandBatch, repository=repository, ledger=ledger),
             "Operator commands. Each is answered on ledgerline.command-results.v1 (activation when the saga ends).",
             routes_every_type=True,
         ),
