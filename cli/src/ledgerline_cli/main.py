@@ -18,13 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledgerline_contracts import auth, financing
+from ledgerline_contracts import auth, financing, invoicing
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import Address, CustomerData, CustomerKind, InvoiceLine, VatCode
 from ledgerline_contracts.messages import CommandResult
 from ledgerline_contracts.money import ore_from_decimal
 
-from . import reports, tokens
+from . import partitions, reports, tokens
 from .bus import Bus, CommandRefused
 from .kafka_admin import ensure_topics
 from .operator import Operator, QueryFailed, Urls
@@ -124,14 +124,22 @@ def stack_status() -> None:
     console.print(table)
 
 
-@app.command("topics")
+topics_app = typer.Typer(help="Topics: create the missing ones; grow one provider's partitions.")
+app.add_typer(topics_app, name="topics", invoke_without_command=True)
+partitions.register(topics_app, console, err)
+
+
+@topics_app.callback()
 def topics(
+    ctx: typer.Context,
     bootstrap: str = typer.Option("127.0.0.1:9092", envvar="LEDGERLINE_KAFKA"),
     replication: int = typer.Option(
         1, envvar="LEDGERLINE_TOPIC_REPLICATION", help="Replication factor: 1 on the local broker, 3 on a cluster."
     ),
 ) -> None:
-    """Create every topic of the system that does not exist yet."""
+    """Create every topic of the system that does not exist yet (`topics grow`: more partitions for a provider)."""
+    if ctx.invoked_subcommand is not None:
+        return
     created = asyncio.run(ensure_topics(bootstrap, replication=replication))
     console.print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
@@ -175,9 +183,21 @@ def client_create(
     company: str = typer.Option(...),
     org_no: str = typer.Option(...),
     admin_name: str = typer.Option("Administrator"),
+    street: str = typer.Option(None, help="The client's address, printed on its invoices."),
+    postcode: str = typer.Option(None),
+    city: str = typer.Option(None),
+    vat_registered: bool = typer.Option(False, help="«MVA» after the organisation number on its invoices."),
+    kid: str = typer.Option("MOD10", help="The KID's check digit on its invoices: MOD10 or MOD11."),
 ) -> None:
     """Create a client; its books open in the ledger, the acting user becomes its administrator."""
-    accepted(run(lambda op: op.create_client(client, company, org_no, admin_name)))
+    address = Address(street=street, postcode=postcode, city=city) if street or postcode or city else None
+    accepted(
+        run(
+            lambda op: op.create_client(
+                client, company, org_no, admin_name, address=address, vat_registered=vat_registered, kid_scheme=kid
+            )
+        )
+    )
 
 
 @client_app.command("add-user")
@@ -205,18 +225,50 @@ def client_settings(
     reminders: bool = typer.Option(None, "--reminders/--no-reminders"),
     debt_collection: bool = typer.Option(None, "--debt-collection/--no-debt-collection"),
     e_invoice: bool = typer.Option(None, "--e-invoice/--no-e-invoice"),
+    vat_registered: bool = typer.Option(None, "--vat-registered/--no-vat-registered"),
+    kid: str = typer.Option(None, help="MOD10 or MOD11: the KID's check digit on invoices sent from now on."),
 ) -> None:
-    changes = {
+    changes: dict[str, Any] = {
         k: v
         for k, v in {
             "legacy_factoring": legacy_factoring,
             "reminders": reminders,
             "debt_collection": debt_collection,
             "e_invoice_agreement": e_invoice,
+            "vat_registered": vat_registered,
+            "kid_scheme": kid,
         }.items()
         if v is not None
     }
     accepted(run(lambda op: op.settings(client, **changes)))
+
+
+@client_app.command("follow-up")
+def client_follow_up(
+    client: str,
+    kind: invoicing.FollowUp,
+    service: str = typer.Option(None, help="The reminder or debt-collection service to connect, e.g. Kredinor."),
+    disconnect: bool = typer.Option(False, help="Disconnect the service of this kind instead."),
+) -> None:
+    """Reminder («purring») and debt-collection («inkasso») integrations; never beside a factoring integration."""
+    if disconnect == (service is not None):
+        raise typer.BadParameter("give either --service NAME or --disconnect")
+    accepted(run(lambda op: op.follow_up(client, kind.value, None if disconnect else service)))
+
+
+@client_app.command("accounts")
+def client_accounts(
+    client: str,
+    receivables: str = typer.Option(None, help="Customer receivables, the customer series' control account (15xx)."),
+    sales: str = typer.Option(None, help="Sales with output VAT (3xxx)."),
+    sales_exempt: str = typer.Option(None, help="VAT-exempt sales (3xxx)."),
+    output_vat: str = typer.Option(None, help="Output VAT (27xx)."),
+    bank: str = typer.Option(None, help="The bank account payments arrive in (19xx)."),
+) -> None:
+    """Where invoicing books the client's sales and payments; each account is checked against the ledger's chart."""
+    given = {"receivables": receivables, "sales": sales, "sales_exempt": sales_exempt, "output_vat": output_vat}
+    changes = {k: v for k, v in {**given, "bank": bank}.items() if v is not None}
+    accepted(run(lambda op: op.posting_accounts(client, changes)))
 
 
 @client_app.command("transfer-legacy")
