@@ -13,9 +13,9 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 PYTEST_ARGS ?=
 N ?= 50000
 
-.PHONY: setup python kafka-jars postgres up down status test test-unit demo bench bench-ledger lint top asyncapi clean
+.PHONY: setup python kafka-jars postgres prometheus up down status test test-unit demo bench bench-ledger lint top asyncapi kubernetes clean
 
-setup: python kafka-jars postgres ## venv with every package (editable), Kafka jars, PostgreSQL with roles
+setup: python kafka-jars postgres prometheus ## venv with every package (editable), Kafka jars, PostgreSQL with roles, Prometheus
 
 python: $(VENV)/.installed
 $(VENV)/.installed: $(PYPROJECTS) requirements/dev.txt requirements/constraints.txt
@@ -29,6 +29,10 @@ kafka-jars:
 
 postgres: python
 	@bash infra/postgres/postgres.sh provision
+
+# Debian's prometheus package (brings promtool): the stack's Prometheus and the rule tests in `make test`.
+prometheus:
+	@bash infra/prometheus/prometheus.sh install
 
 # `make up BROKERS=3`: a cluster of three KRaft brokers (infra/kafka/kafka.sh, ports 29092-29097, topics with three
 # replicas) instead of the single broker on 9092.
@@ -45,7 +49,7 @@ status:
 test: setup ## every test, against a real Kafka broker and PostgreSQL that the test session starts itself
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-unit: python ## only the fast tests that need neither Kafka nor PostgreSQL
+test-unit: python prometheus ## only the fast tests that need neither Kafka nor PostgreSQL
 	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 demo: setup ## the main job: the whole stack on real Kafka and PostgreSQL, a scripted story end to end
@@ -68,6 +72,10 @@ lint: python
 
 asyncapi: python ## regenerate docs/asyncapi/*.json from the code
 	$(BIN)/python -m ledgerline_cli.asyncapi_docs write
+
+kubernetes: python ## regenerate deploy/kubernetes/base/ from the code and render every overlay (kubectl kustomize)
+	$(BIN)/python deploy/kubernetes/generate.py
+	@for overlay in deploy/kubernetes/overlays/*/; do kubectl kustomize $$overlay >/dev/null && echo "renders: $$overlay"; done
 
 clean: down
 	rm -rf $(STATE) $(VENV) infra/kafka/libs

@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from ledgerline_contracts import financing
 from ledgerline_contracts.factoring import AccountRef
-from ledgerline_contracts.invoicing import InvoiceLine
+from ledgerline_contracts.invoicing import Address, InvoiceLine
 from ledgerline_contracts.money import format_nok
+from ledgerline_contracts.norway import KidScheme, kid_problem
 from ledgerline_contracts.samples import COMPANY, INCOMPLETE, PERSON
 
-from . import reports
+from . import monitoring, reports
 from .bus import Bus
 from .operator import Operator, Urls
 from .stack import Stack
@@ -69,7 +71,15 @@ async def invoice_status(op: Operator, client: str, invoice: uuid.UUID, wanted: 
 async def factoring_story(op: Operator, story: Story, suffix: str) -> str:
     client = f"nordlys-{suffix}"
     story.step(f"Client {client}: Nordlys Regnskap AS, with a person and two companies as customers")
-    await op.create_client(client, "Nordlys Regnskap AS", "912345678", "Ada Admin")
+    await op.create_client(
+        client,
+        "Nordlys Regnskap AS",
+        "912345678",
+        "Ada Admin",
+        address=Address(street="Nordlysveien 5", postcode="9008", city="Tromsø"),
+        vat_registered=True,
+        kid_scheme="MOD11",
+    )
     await op.add_user(client, "gm", "Gunnar Daglig", ["general_manager"])
     await op.add_user(client, "acc", "Anne Regnskap", ["accountant"])
     kari = (await op.upsert_customer(client, PERSON)).details["customer_number"]
@@ -115,11 +125,24 @@ async def factoring_story(op: Operator, story: Story, suffix: str) -> str:
     await op.simulator_script(op.urls.abc_simulator, client, late_percent=100)
 
     story.step("Send invoices")
-    kari_invoice = await op.create_invoice(client, kari, [InvoiceLine(description="Consulting", net_ore=1_000_000)])
+    kari_invoice = await op.create_invoice(
+        client,
+        kari,
+        [
+            InvoiceLine(description="Consulting, hours", quantity="8", unit_price_ore=100_000, net_ore=800_000),
+            InvoiceLine(description="Travel", net_ore=200_000),
+        ],
+    )
     sent = await op.send_invoice(client, kari_invoice)
     story.note(
         f"invoice {sent.details['invoice_number']} to Kari: via {sent.details['delivery_method']}, "
-        f"status {sent.details['factoring_status']}"
+        f"status {sent.details['factoring_status']}; ABC makes the invoice document from "
+        f"{sent.details['lines']} lines with KID {sent.details['kid']}"
+    )
+    story.check(
+        "the delivery's KID carries a valid MOD11 check digit (the client's choice)",
+        kid_problem(sent.details["kid"], KidScheme.MOD11) is None,
+        sent.details["kid"],
     )
     imported = await op.create_invoice(
         client, kari, [InvoiceLine(description="From the old system", net_ore=50_000)], origin="imported"
@@ -210,6 +233,8 @@ async def financing_story(op: Operator, story: Story, client: str) -> None:
     await op.register_payment(client, invoice, 3_750_000)
     shrunk = await until(lambda: limit_other_than(grown["credit"]["limit_ore"]))
     story.check("its payment lowers it again", bool(shrunk), f"{_limit(grown)} → {_limit(shrunk)}")
+    if shrunk:
+        await factored_story(op, story, client, shrunk["credit"]["limit_ore"])
     buffer_view = await op.get(op.urls.buffer_simulator, f"/clients/{client}")
     draw = buffer_view["available_ore"] // 200 * 100  # half of what Buffer has available, in whole kroner
     await op.post(op.urls.buffer_simulator, f"/clients/{client}/drawdowns", {"amount_ore": draw})
@@ -224,6 +249,36 @@ async def financing_story(op: Operator, story: Story, client: str) -> None:
     story.check("the drawdown shows as used credit in the widget", bool(drawn), available)
     if drawn:
         story.console.print(reports.widget(drawn))
+
+
+async def factored_story(op: Operator, story: Story, client: str, limit: int) -> None:
+    """An invoice ABC Factoring holds is not the client's to pledge: Buffer is not offered it until ABC returns it."""
+    story.step("An invoice to Kari goes to ABC Factoring: no receivable is pledged twice")
+    await op.simulator_script(op.urls.abc_simulator, client, recourse_percent=100, step_delay_ms=1000)
+    kari = (await op.customers(client))[0]["number"]  # delivered via ABC Factoring
+    invoice = await op.create_invoice(client, kari, [InvoiceLine(description="Consulting", net_ore=1_000_000)])
+    await op.send_invoice(client, invoice)
+
+    async def excluding(receivables: int, limit_ore: int) -> dict[str, Any] | None:
+        widget = await op.widget(client)
+        excluded, credit = widget.get("excluded") or {}, widget.get("credit") or {}
+        return widget if (excluded.get("receivables"), credit.get("limit_ore")) == (receivables, limit_ore) else None
+
+    held = await until(lambda: excluding(1, limit))
+    story.check(
+        "while ABC holds it, Buffer is not offered it: the limit stays and the widget says why",
+        bool(held),
+        reports.excluded_receivables(held["excluded"]) if held else "not seen",
+    )
+    if held:
+        story.console.print(reports.widget(held))
+    status = await invoice_status(op, client, invoice, "returned")
+    back = await until(lambda: excluding(0, limit + 1_000_000))  # 80 % of 12 500,00
+    story.check(
+        "ABC returns it by recourse: it is streamed to Buffer again and the limit follows",
+        status == "returned" and bool(back),
+        f"{format_nok(limit)} → {_limit(back)}",
+    )
 
 
 def _limit(widget: dict[str, Any] | None) -> str:
@@ -272,6 +327,39 @@ async def story(op: Operator, console: Console) -> Story:
     return told
 
 
+def prometheus_summary(stack: Stack, story: Story, seconds: float) -> None:
+    """Throughput per service and per provider during the demo, as the stack's Prometheus saw it (PromQL over
+    HTTP: ledgerline_cli.monitoring.throughput)."""
+    watcher = monitoring.Monitoring(stack)
+    if not watcher.running():
+        story.note("Prometheus is not running (not installed: `make setup` installs it), so no throughput summary")
+        return
+    story.step(f"Throughput from Prometheus ({watcher.url})")
+    try:
+        asked = time.time()
+        deadline = time.monotonic() + 20
+        while not watcher.scraped_since(asked) and time.monotonic() < deadline:  # counters as of the story's end
+            time.sleep(0.5)
+        services, providers = monitoring.throughput(watcher, int(seconds))
+    except Exception as error:  # Prometheus runs but does not answer: the story's checks stand, this one fails
+        story.check("Prometheus answered the throughput queries", False, repr(error))
+        return
+    for title, header, rows in (
+        ("Per service", ("service", "messages handled", "per second", "vouchers posted for it"), services),
+        ("Per provider", ("provider", "events handled", "per second", "messages sent to it"), providers),
+    ):
+        table = Table(*header, title=title)
+        for row in rows:
+            table.add_row(*row)
+        story.console.print(table)
+    handled = {row[0] for row in services if float(row[1]) > 0}
+    story.check(
+        "Prometheus saw every service handle messages",
+        set(Stack.SERVICES) <= handled,
+        ", ".join(sorted(set(Stack.SERVICES) - handled)) or f"{len(handled)} processes",
+    )
+
+
 def run_demo(stack: Stack, console: Console, keep_running: bool = False) -> int:
     console.rule("Ledgerline demo")
     started = time.monotonic()
@@ -285,6 +373,7 @@ def run_demo(stack: Stack, console: Console, keep_running: bool = False) -> int:
 
     try:
         told = asyncio.run(main())
+        prometheus_summary(stack, told, time.monotonic() - started)
     except Exception as error:  # a step that could not even run: say which and why, and fail
         console.print(f"[red]the story stopped:[/red] {error!r}")
         told = Story(console, [("the story ran to its end", False, repr(error))])

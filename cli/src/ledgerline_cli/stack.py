@@ -139,9 +139,11 @@ class Stack:
         gateway = service("factoring-gateway", "FACTORING", 3, "LEDGERLINE_PG_FACTORING_GATEWAY_PASSWORD")
         gateway.env["FACTORING_LEDGER_URL"] = f"http://127.0.0.1:{self.port_base + 1}"
         gateway.env["FACTORING_INVOICING_URL"] = f"http://127.0.0.1:{self.port_base + 2}"
+        invoicing = service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD")
+        invoicing.env["INVOICING_LEDGER_URL"] = f"http://127.0.0.1:{self.port_base + 1}"
         specs = [
             service("ledger", "LEDGER", 1, "LEDGERLINE_PG_LEDGER_PASSWORD"),
-            service("invoicing", "INVOICING", 2, "LEDGERLINE_PG_INVOICING_PASSWORD"),
+            invoicing,
             gateway,
             service("financing-gateway", "FINANCING", 4, "LEDGERLINE_PG_FINANCING_GATEWAY_PASSWORD"),
             simulator("buffer-simulator", 13),
@@ -224,10 +226,11 @@ class Stack:
             return None
         return pid
 
-    def start(self, name: str) -> int:
+    def start(self, name: str, spec: ProcessSpec | None = None) -> int:
+        """Starts a process of `specs()`, or `spec` (the monitoring's: ledgerline_cli.monitoring)."""
         if (pid := self.pid(name)) is not None:
             return pid
-        spec = self.specs()[name]
+        spec = spec or self.specs()[name]
         (self.state / "pids").mkdir(parents=True, exist_ok=True)
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         log = self.logfile(name).open("ab")
@@ -294,12 +297,20 @@ class Stack:
         self.migrate(names)
         for name in names:
             self.start(name)
-        return self.wait_ready(names)
+        ready = self.wait_ready(names)
+        if infra:  # the whole stack (`make up`, `make demo`): Prometheus too, where it is installed
+            from .monitoring import Monitoring
+
+            Monitoring(self).start()
+        return ready
 
     def down(self, names: Iterable[str] | None = None, infra: bool = True) -> None:
         for name in list(names or (*self.SERVICES, *self.simulators())):
             self.stop(name)
         if infra:
+            from .monitoring import Monitoring
+
+            Monitoring(self).stop()
             self.infra_down()
 
     def running(self) -> dict[str, int]:
