@@ -193,7 +193,8 @@ async def test_a_rejected_invoice_books_nothing_at_the_provider_side(operator: O
     invoice = await operator.create_invoice(client_id, person, TEN_THOUSAND)
     await operator.send_invoice(client_id, invoice)
     rejected = await status_of(operator, client_id, invoice, "rejected")
-    assert rejected["factoring_description"] == "Rejected by ABC Factoring"
+    # The provider's own reason, where the accountant follows the invoice up.
+    assert rejected["factoring_description"] == "Rejected by ABC Factoring: Debtor's credit rating is too low"
     vouchers = await operator.vouchers(client_id, invoice)
     assert [v["source"]["service"] for v in vouchers] == ["invoicing"]  # only the sale itself
     assert (await operator.open_items(client_id))["total_ore"] == 1_250_000

@@ -63,7 +63,7 @@ async def test_open_items_and_aged_receivables_show_each_invoices_factoring_colu
     }
     assert expected[number[plain]] == (None, None)
     assert [expected[number[i]][0] for i in (prepared, advanced, rejected)] == ["prepared", "advance_paid", "rejected"]
-    assert expected[number[rejected]][1] == "Rejected by ABC Factoring"
+    assert expected[number[rejected]][1] == "Rejected by ABC Factoring"  # no reason given
     assert all(expected[number[i]][1] for i in (prepared, advanced))
 
     async def all_open() -> dict[str, Any] | None:  # the ledger books the sales from invoicing's events

@@ -572,3 +572,25 @@ def test_a_returned_fjord_invoice_stays_returned_and_says_what_was_netted() -> N
         "Sold back to the client (recourse): 25 000,00, netted; purchase price 25 000,00 of 25 000,00 paid out, "
         "fees 250,00, holdback 2 500,00 released"
     )
+
+
+def test_a_rejection_shows_the_providers_own_reason() -> None:
+    rejected = case()
+    event = abc_event(rejected, 1, abc.AbcEventType.REJECTED).model_copy(
+        update={"description": "Debtor's credit rating is too low"}
+    )
+    run(ABC, rejected, ABC.translate(event))
+    assert (rejected.status, rejected.description) == (
+        FactoringStatus.REJECTED,
+        "Rejected by ABC Factoring: Debtor's credit rating is too low",
+    )
+    silent = case()
+    run(ABC, silent, ABC.translate(abc_event(silent, 1, abc.AbcEventType.REJECTED)))
+    assert silent.description == "Rejected by ABC Factoring"
+
+    declined = case("fjord-invoice-sale")
+    decision = fjord.PurchaseDecision(
+        offer_ref=declined.invoice_id, decision="DECLINED", decided_on=DAY, reason="Buyer unknown to us"
+    )
+    run(FJORD, declined, FJORD.translate(decision))
+    assert declined.description == "Declined by Fjord Invoice Sale: Buyer unknown to us"

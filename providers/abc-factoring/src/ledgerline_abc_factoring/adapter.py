@@ -210,7 +210,14 @@ class AbcFactoring:
         return Translation(
             key=message.event_id,
             event_type=message.event_type.value,
-            effects=(Effect(message.submission_id, step, message.amount_ore or 0),),
+            effects=(
+                Effect(
+                    message.submission_id,
+                    step,
+                    message.amount_ore or 0,
+                    reason=message.description if step is Step.REJECTED else None,
+                ),
+            ),
             occurred_on=message.occurred_on,
             sequence=message.sequence,
             note=message.description,
@@ -222,7 +229,9 @@ class AbcFactoring:
             case Step.ACCEPTED:
                 return FactoringStatus.ACCEPTED, "Accepted by ABC Factoring"
             case Step.REJECTED:
-                return FactoringStatus.REJECTED, "Rejected by ABC Factoring"
+                return FactoringStatus.REJECTED, "Rejected by ABC Factoring" + (
+                    f": {effect.reason}" if effect.reason else ""
+                )
             case Step.DELIVERED:
                 return FactoringStatus.DELIVERED, "Sent to the debtor by ABC Factoring"
             case Step.REMINDED:

@@ -251,7 +251,7 @@ class FjordInvoiceSale:
                 return Translation(
                     key,
                     "purchase.declined",
-                    (Effect(message.offer_ref, Step.REJECTED),),
+                    (Effect(message.offer_ref, Step.REJECTED, reason=message.reason),),
                     message.decided_on,
                     note=message.reason,
                 )
@@ -307,7 +307,9 @@ class FjordInvoiceSale:
             case Step.PURCHASED:
                 return FactoringStatus.PURCHASED, f"Sold to Fjord Invoice Sale for {format_nok(effect.amount_ore)}"
             case Step.REJECTED:
-                return FactoringStatus.REJECTED, "Declined by Fjord Invoice Sale"
+                return FactoringStatus.REJECTED, "Declined by Fjord Invoice Sale" + (
+                    f": {effect.reason}" if effect.reason else ""
+                )
             case step if step not in _REMITTED and step not in (Step.DEBTOR_PAID, Step.RECOURSE):
                 raise Impossible(f"Fjord Invoice Sale does not send {effect.step.value}")
         status = self._status(case)

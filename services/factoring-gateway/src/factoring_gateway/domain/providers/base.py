@@ -30,6 +30,8 @@ class Effect:
     invoice_id: UUID
     step: Step
     amount_ore: int = 0
+    reason: str | None = None
+    """The provider's own words, where the step has them (why it rejected the invoice): shown to the client."""
 
 
 @dataclass(frozen=True)
