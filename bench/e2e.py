@@ -53,6 +53,7 @@ from ledgerline_cli.tokens import local_issuer
 from ledgerline_contracts import invoicing as inv
 from ledgerline_contracts import topics
 from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.samples import SELLER_ADDRESS
 
 from .ceilings import copy_ceiling, kafka_ceiling, posting_rows
 from .figures import Phase, per_second, percentiles, utc_stamp, write_json
@@ -142,7 +143,7 @@ async def factoring_clients(op: Operator, clients: list[str], customers: list[in
     script. Steps run for all clients at once; the customer cards go out in bulk and are awaited together."""
 
     async def books(k: int, client_id: str) -> None:
-        await op.create_client(client_id, f"Benchmark {k} AS", f"9{k:08d}")
+        await op.create_client(client_id, f"Benchmark {k} AS", f"9{k:08d}", address=SELLER_ADDRESS)
         await op.add_party(client_id, 20001, "ABC Factoring", "supplier")
         await op.map_accounts(client_id, ABC, ABC_ACCOUNTS)
 

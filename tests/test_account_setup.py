@@ -10,6 +10,7 @@ import pytest
 
 from ledgerline_cli.operator import Operator
 from ledgerline_contracts.factoring import AccountRef
+from ledgerline_contracts.samples import SELLER_ADDRESS
 from tests.support.scenario import COMPANY, PERSON, ROLES, TEN_THOUSAND
 from tests.test_factoring import balances, settled_books, status_of
 
@@ -20,7 +21,7 @@ async def test_abc_in_a_dedicated_supplier_series_books_the_domain_example_to_se
     operator: Operator, client_id: str
 ) -> None:
     op = operator
-    await op.create_client(client_id, "Demo AS", "912345678")
+    await op.create_client(client_id, "Demo AS", "912345678", address=SELLER_ADDRESS)
     # The accountant gives ABC a series of its own, on a payables account of its own.
     await op.add_account(client_id, "2410", "Leverandørgjeld factoring", "liability", "accounts_payable")
     await op.add_series(client_id, "FACTORING", "Factoring companies", "supplier", "2410", 30000, 30099)
@@ -60,7 +61,7 @@ async def test_posting_accounts_are_the_clients_own_and_the_receivables_role_mus
     operator: Operator, client_id: str
 ) -> None:
     op = operator
-    await op.create_client(client_id, "Demo AS", "912345678")
+    await op.create_client(client_id, "Demo AS", "912345678", address=SELLER_ADDRESS)
     await op.add_account(client_id, "1921", "Driftskonto 2", "asset")
     await op.add_account(client_id, "3010", "Salgsinntekt tjenester", "income")
     refused = await op.posting_accounts(client_id, {"bank": "7770", "sales": "3011"}, expect_accepted=False)

@@ -21,6 +21,7 @@ from ledgerline_cli.operator import Operator
 from ledgerline_contracts import invoicing, ledger, topics
 from ledgerline_contracts.invoicing import InvoiceLine
 from ledgerline_contracts.operations import DeadLetter
+from ledgerline_contracts.samples import SELLER_ADDRESS
 from ledgerline_fjord_invoice_sale import contract as fjord
 from tests.support.http import eventually, metric
 from tests.support.scenario import COMPANY, PERSON, TEN_THOUSAND, client_with_accounts, factoring_client
@@ -103,6 +104,10 @@ async def test_activation_is_refused_until_every_account_is_mapped_and_exists(
     operator: Operator, client_id: str
 ) -> None:
     await operator.create_client(client_id, "Demo AS", "912345678")
+    # The provider's document is the only invoice the debtor sees: no seller's address, no factoring.
+    refused = await operator.activate(client_id, "abc-factoring", expect_accepted=False)
+    assert (refused.reason or "").startswith("the client's address is missing: abc-factoring's invoice must show")
+    await operator.settings(client_id, address=SELLER_ADDRESS)
     refused = await operator.activate(client_id, "abc-factoring", expect_accepted=False)
     assert "no account mapped for intermediate" in (refused.reason or "")
     assert "no account mapped for interest_income" in (refused.reason or "")

@@ -7,7 +7,7 @@ from typing import Any
 from ledgerline_cli.operator import Operator
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import InvoiceLine
-from ledgerline_contracts.samples import COMPANY, PERSON
+from ledgerline_contracts.samples import COMPANY, PERSON, SELLER_ADDRESS
 
 __all__ = ["COMPANY", "PERSON", "ROLES", "TEN_THOUSAND", "client_with_accounts", "factoring_client"]
 
@@ -36,6 +36,7 @@ ROLES = {
 async def client_with_accounts(op: Operator, client_id: str, provider: str, **client: Any) -> dict[str, AccountRef]:
     """A client whose ledger has every account the provider needs, mapped; not yet activated. `client`: what
     `Operator.create_client` takes besides (address, vat_registered, kid_scheme)."""
+    client.setdefault("address", SELLER_ADDRESS)  # factoring is activated only with the seller's address
     await op.create_client(client_id, "Demo AS", "912345678", **client)
     if provider == "abc-factoring":
         # The provider as a supplier in the existing supplier series: reconciliation per party.

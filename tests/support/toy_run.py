@@ -21,6 +21,7 @@ from ledgerline_cli.stack import Stack
 from ledgerline_contracts import factoring, topics
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.providers import factoring_providers
+from ledgerline_contracts.samples import SELLER_ADDRESS
 from tests.support.scenario import COMPANY, TEN_THOUSAND
 
 SLUG = "toy-factoring"
@@ -56,7 +57,7 @@ async def story(stack: Stack) -> None:
     async with Bus(stack.bootstrap, watched, write_as_owner=True) as bus:  # writes Toy's topic as toy-factoring
         op = Operator(bus, Urls.for_port_base(stack.port_base))
         client = f"toy-{uuid.uuid4().hex[:10]}"
-        await op.create_client(client, "Demo AS", "912345678")
+        await op.create_client(client, "Demo AS", "912345678", address=SELLER_ADDRESS)
         await op.add_account(client, "1592", "Mellomregning Toy Factoring", "asset")
         await op.map_accounts(client, SLUG, ACCOUNTS)
         customer = (await op.upsert_customer(client, COMPANY)).details["customer_number"]
@@ -80,6 +81,7 @@ async def story(stack: Stack) -> None:
 
         final = await until(settled, "the invoice is settled")
         check(final["factoring_status"] == "settled", f"status settled: {final['factoring_description']}")
+
         async def booked() -> list[dict[str, Any]] | None:
             # The status reaches invoicing and the bookings reach the ledger by separate paths: wait for the ledger.
             found = [v for v in await op.vouchers(client, invoice) if v["series"] == "FACTORING"]

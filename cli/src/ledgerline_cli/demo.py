@@ -173,7 +173,13 @@ async def factoring_story(op: Operator, story: Story, suffix: str) -> str:
 async def recourse_story(op: Operator, story: Story, suffix: str) -> str:
     client = f"havbris-{suffix}"
     story.step(f"Client {client}: Havbris Handel AS sells its invoices to Fjord Invoice Sale; one comes back")
-    await op.create_client(client, "Havbris Handel AS", "923456789", "Ada Admin")
+    await op.create_client(
+        client,
+        "Havbris Handel AS",
+        "923456789",
+        "Ada Admin",
+        address=Address(street="Strandkaien 8", postcode="5013", city="Bergen"),
+    )
     customer = (await op.upsert_customer(client, COMPANY)).details["customer_number"]
     await op.add_account(client, "1590", "Mellomregning Fjord Invoice Sale", "asset")
     await op.add_account(client, "1591", "Tilbakeholdt hos Fjord Invoice Sale", "asset")

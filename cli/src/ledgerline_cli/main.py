@@ -227,6 +227,9 @@ def client_settings(
     e_invoice: bool = typer.Option(None, "--e-invoice/--no-e-invoice"),
     vat_registered: bool = typer.Option(None, "--vat-registered/--no-vat-registered"),
     kid: str = typer.Option(None, help="MOD10 or MOD11: the KID's check digit on invoices sent from now on."),
+    street: str = typer.Option(None, help="The client's address, printed on its invoices (all three together)."),
+    postcode: str = typer.Option(None),
+    city: str = typer.Option(None),
 ) -> None:
     changes: dict[str, Any] = {
         k: v
@@ -237,6 +240,7 @@ def client_settings(
             "e_invoice_agreement": e_invoice,
             "vat_registered": vat_registered,
             "kid_scheme": kid,
+            "address": Address(street=street, postcode=postcode, city=city) if street or postcode or city else None,
         }.items()
         if v is not None
     }

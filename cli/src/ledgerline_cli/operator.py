@@ -149,7 +149,9 @@ class Operator:
             kind(client_id=client_id, acting_user=self.user, role=role, privilege=privilege),
         )
 
-    async def settings(self, client_id: str, expect_accepted: bool = True, **changes: bool | str) -> CommandResult:
+    async def settings(
+        self, client_id: str, expect_accepted: bool = True, **changes: bool | str | invoicing.Address
+    ) -> CommandResult:
         return await self._command(
             topics.TOPIC_INVOICING_COMMANDS,
             invoicing.ChangeClientSettings(client_id=client_id, acting_user=self.user, **changes),

@@ -1,5 +1,5 @@
 """Sample customers, as examples of the contract and for the demo and the tests: a person and a company with
-everything a factoring provider needs, and a company without its organisation number."""
+everything a factoring provider needs, a company without its organisation number, and a client's address."""
 
 from .invoicing import Address, CustomerData, CustomerKind
 
@@ -19,6 +19,8 @@ COMPANY = CustomerData(
     phone="+4755000000",
     email="post@fjellbygg.no",
 )
+SELLER_ADDRESS = Address(street="Dronningens gate 10", postcode="0152", city="Oslo")
+"""A client's own address, as its invoices show it (factoring is activated only with one)."""
 INCOMPLETE = CustomerData(
     kind=CustomerKind.COMPANY,
     company_name="Sjøbris Kafé",

@@ -25,6 +25,7 @@ from ledgerline_contracts.factoring import (
 )
 from ledgerline_contracts.invoicing import (
     ActivateFactoringIntegration,
+    Address,
     AddUser,
     ChangeClientSettings,
     ClientCreated,
@@ -65,7 +66,7 @@ from ledgerline_contracts.ledger import (
     UpsertParty,
 )
 from ledgerline_contracts.messages import CommandResult, Message
-from ledgerline_contracts.samples import COMPANY
+from ledgerline_contracts.samples import COMPANY, SELLER_ADDRESS
 from ledgerline_contracts.topics import Topic
 from servicekit.messagebus import RoutingError, routes
 from servicekit.testing import AUTOMATIC, USERS, Coverage, FakeUnitOfWork, consumer_for, deliver
@@ -118,6 +119,7 @@ async def with_client() -> Invoicing:
             organisation_number="912345678",
             administrator=ADMIN,
             administrator_name="Ada Admin",
+            address=SELLER_ADDRESS,
         )
     )
     return app
@@ -689,3 +691,18 @@ def test_an_invoice_back_with_the_client_is_followed_up_again() -> None:
     invoice.factoring_status = FactoringStatus.RETURNED
     rules.follow_up_returned(client, invoice)
     assert (invoice.reminders, invoice.debt_collection) == (True, True)
+
+
+async def test_factoring_needs_the_sellers_address_on_the_providers_invoice() -> None:
+    app = Invoicing()
+    await app.accepted(new_client(CLIENT, ADMIN))  # a client created without its address
+    activation = ActivateFactoringIntegration(client_id=CLIENT, acting_user=ADMIN, provider="abc-factoring")
+    reason = await app.refused(activation)
+    assert reason.startswith("the client's address is missing: abc-factoring's invoice must show the seller's name")
+    assert app.store.clients[CLIENT].integration is None
+    half = Address(street="Dronningens gate 10", city="Oslo")  # no postcode: still no address to print
+    await app.accepted(ChangeClientSettings(client_id=CLIENT, acting_user=ADMIN, address=half))
+    assert "address is missing" in await app.refused(activation.model_copy(update={"message_id": uuid.uuid4()}))
+    await app.accepted(ChangeClientSettings(client_id=CLIENT, acting_user=ADMIN, address=SELLER_ADDRESS))
+    await app.command(activation.model_copy(update={"message_id": uuid.uuid4()}))
+    assert app.store.clients[CLIENT].integration is not None  # asked of the gateway now

@@ -33,7 +33,7 @@ from ledgerline_contracts.invoicing import (
 )
 from ledgerline_contracts.ledger import BookingRejected, BookingSource, PostVoucher
 from ledgerline_contracts.messages import CommandResult, Message
-from ledgerline_contracts.samples import COMPANY
+from ledgerline_contracts.samples import COMPANY, SELLER_ADDRESS
 from ledgerline_contracts.topics import Topic
 from servicekit.testing import FakeUnitOfWork, consumer_for, deliver
 
@@ -129,6 +129,7 @@ async def two_clients() -> Invoicing:
                 organisation_number="912345678",
                 administrator=admin,
                 administrator_name=admin.title(),
+                address=SELLER_ADDRESS,
             )
         )
         await app.accepted(UpsertCustomerCard(client_id=client, acting_user=admin, customer=COMPANY))

@@ -168,6 +168,14 @@ def start_activation(client: Client, provider: str, request_id: UUID) -> Integra
         name = client.integration.display_name or client.integration.provider
         state = "is being activated" if client.integration.state is IntegrationState.PENDING else "is active"
         raise Refused(f"{name} {state}: a client has one factoring integration at a time")
+    address = client.address
+    if address is None or not (address.street and address.postcode and address.city):
+        # With factoring on, the provider's document is the only invoice the debtor sees; it must name the seller.
+        raise Refused(
+            f"the client's address is missing: {provider}'s invoice must show the seller's name, address and "
+            "organisation number; set it (ChangeClientSettings, `ledgerline client settings --street … --postcode … "
+            "--city …`) before activating"
+        )
     return Integration(provider, IntegrationState.PENDING, request_id)
 
 
