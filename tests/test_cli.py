@@ -26,7 +26,12 @@ def test_the_cli_drives_a_client_and_says_why_when_refused(services: Stack, monk
 
     refused = runner.invoke(app, ["factoring", "activate", client, "abc-factoring"])
     assert refused.exit_code == 1
-    assert "no account mapped for intermediate" in " ".join(refused.output.split())  # rich wraps lines
+    assert "the client's address is missing" in " ".join(refused.output.split())  # rich wraps lines
+    address = ["--street", "Dronningens gate 10", "--postcode", "0152", "--city", "Oslo"]
+    assert runner.invoke(app, ["client", "settings", client, *address]).exit_code == 0
+    refused = runner.invoke(app, ["factoring", "activate", client, "abc-factoring"])
+    assert refused.exit_code == 1
+    assert "no account mapped for intermediate" in " ".join(refused.output.split())
 
     customer = runner.invoke(
         app,
