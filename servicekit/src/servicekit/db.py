@@ -181,17 +181,13 @@ class PostgresUnitOfWork:
     def publish_encoded(
         self, topic: Topic, kind: str, payload: bytes, key: str | bytes | None, correlation_id: str | None = None
     ) -> None:
-        self._outbox.append(
-            (topic.name, _key_bytes(key), payload, kind if topic.envelopes else None, correlation_id)
-        )
+        self._outbox.append((topic.name, _key_bytes(key), payload, kind if topic.envelopes else None, correlation_id))
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection inside this transaction."""
         return self._db
 
-    async def claim(
-        self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None
-    ) -> set[str]:
+    async def claim(self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None) -> set[str]:
         """Marks message keys as handled by `consumer`; returns those not handled before. `fingerprints` (one per
         key) are kept with the claims, for `unseen` to tell a repeat from a conflict.
 
@@ -292,9 +288,7 @@ def outbox_rows(published: Sequence[Published]) -> list[OutboxRow]:
     return [
         row
         for topic, key, value, correlation in rows
-        for row in (
-            _envelopes(topic, key, value) if isinstance(value, list) else [(topic, key, value, correlation)]
-        )
+        for row in (_envelopes(topic, key, value) if isinstance(value, list) else [(topic, key, value, correlation)])
     ]
 
 

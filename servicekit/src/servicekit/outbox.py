@@ -152,6 +152,13 @@ async def _topic_errors(sender: Sender, topics: set[str]) -> dict[str, KafkaErro
     return errors
 
 
+async def _send(sender: Sender, row: Pending, unknown: dict[str, KafkaError]) -> asyncio.Future[Any]:
+    """Hands one row to the producer; a topic the broker already said cannot be written fails it at once."""
+    if row.topic in unknown:
+        raise unknown[row.topic]
+    return await sender.send(row.topic, row.payload, row.key, row.correlation_id)
+
+
 async def _one_at_a_time(
     sender: Sender, rows: Sequence[Pending], unknown: dict[str, KafkaError], outcome: Outcome
 ) -> None:
@@ -159,9 +166,7 @@ async def _one_at_a_time(
         if outcome.blocked(row):
             continue
         try:
-            if row.topic in unknown:
-                raise unknown[row.topic]
-            await (await sender.send(row.topic, row.payload, row.key, row.correlation_id))
+            await (await _send(sender, row, unknown))
         except KafkaError as error:
             if not is_row_fault(error):
                 outcome.error = error
@@ -180,9 +185,7 @@ async def _all_at_once(
         if outcome.blocked(row):
             continue
         try:
-            if row.topic in unknown:
-                raise unknown[row.topic]
-            sent.append((row, await sender.send(row.topic, row.payload, row.key, row.correlation_id)))
+            sent.append((row, await _send(sender, row, unknown)))
         except KafkaError as error:  # refused before it was sent: this row, for certain
             if not is_row_fault(error):
                 outcome.error = error

@@ -95,9 +95,7 @@ class FakeUnitOfWork:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
-    async def claim(
-        self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None
-    ) -> set[str]:
+    async def claim(self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None) -> set[str]:
         keys = list(keys)
         prints: Sequence[bytes | None] = fingerprints if fingerprints is not None else [None] * len(keys)
         fresh = set()

@@ -38,9 +38,7 @@ class UnitOfWork(Protocol):
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Runs `callback` only if the transaction commits (e.g. counting what was really done)."""
 
-    async def claim(
-        self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None
-    ) -> set[str]:
+    async def claim(self, consumer: str, keys: Iterable[str], fingerprints: Sequence[bytes] | None = None) -> set[str]:
         """Marks message keys as handled by `consumer`; returns those not handled before. `fingerprints`, one per
         key, are kept with the claims."""
 

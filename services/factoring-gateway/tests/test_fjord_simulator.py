@@ -11,7 +11,6 @@ from factoring_gateway.domain import lifecycle
 from factoring_gateway.domain.lifecycle import Case
 from factoring_gateway.domain.providers import installed_adapters
 from factoring_gateway.domain.providers.base import decide_statuses
-from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import FactoringStatus, InvoiceCredited
 from ledgerline_contracts.ledger import PostVoucher
 from ledgerline_contracts.messages import Message
@@ -19,15 +18,10 @@ from ledgerline_fjord_invoice_sale import contract as fjord
 from ledgerline_fjord_invoice_sale.simulator import Fjord
 from ledgerline_simulators.runtime import Script
 
+from .test_handlers import FJORD_ACCOUNTS
+
 FJORD = installed_adapters()["fjord-invoice-sale"]
-ACCOUNTS = {
-    "intermediate": AccountRef(account="1590"),
-    "holdback": AccountRef(account="1591"),
-    "fees": AccountRef(account="7770"),
-    "bank": AccountRef(account="1920"),
-    "receivables": AccountRef(account="1500"),
-    "deviation": AccountRef(account="2900"),
-}
+ACCOUNTS = FJORD_ACCOUNTS
 SELLER = "c1"
 
 

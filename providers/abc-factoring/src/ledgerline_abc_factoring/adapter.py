@@ -25,7 +25,15 @@ from uuid import UUID
 
 from factoring_gateway.domain.lifecycle import Case, Impossible, Step
 from factoring_gateway.domain.mapping import AccountRole
-from factoring_gateway.domain.providers.base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
+from factoring_gateway.domain.providers.base import (
+    DEVIATION,
+    RECEIVABLES,
+    ClientInfo,
+    Effect,
+    Translation,
+    leg,
+    voucher,
+)
 from ledgerline_contracts import chart
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import (
@@ -94,7 +102,7 @@ class AbcFactoring:
         AccountRole("fees", "factoring costs and fees", expects=chart.EXPENSE),
         AccountRole("interest_income", "interest income from interest notes", expects=chart.FINANCIAL_INCOME),
         AccountRole("bank", "the bank account ABC pays advances and settlements into", expects=chart.BANK),
-        AccountRole("receivables", "accounts receivable, the customers' control account", expects=chart.RECEIVABLES),
+        RECEIVABLES,
         DEVIATION,
     ]
 

@@ -40,7 +40,15 @@ from uuid import UUID
 
 from factoring_gateway.domain.lifecycle import Case, Impossible, Step
 from factoring_gateway.domain.mapping import AccountRole
-from factoring_gateway.domain.providers.base import DEVIATION, ClientInfo, Effect, Translation, leg, voucher
+from factoring_gateway.domain.providers.base import (
+    DEVIATION,
+    RECEIVABLES,
+    ClientInfo,
+    Effect,
+    Translation,
+    leg,
+    voucher,
+)
 from ledgerline_contracts import chart
 from ledgerline_contracts.factoring import AccountRef
 from ledgerline_contracts.invoicing import (
@@ -154,7 +162,7 @@ class FjordInvoiceSale:
         AccountRole("holdback", "amounts Fjord keeps back until the buyer pays", expects=chart.ASSET),
         AccountRole("fees", "factoring costs and fees deducted in remittances", expects=chart.EXPENSE),
         AccountRole("bank", "the bank account remittances are paid into", expects=chart.BANK),
-        AccountRole("receivables", "accounts receivable, the customers' control account", expects=chart.RECEIVABLES),
+        RECEIVABLES,
         DEVIATION,
     ]
 

@@ -54,7 +54,14 @@ class Problems:
         return [text for wrong, text in self.found if wrong]
 
 
-def check(roles: list[AccountRole], mapping: dict[str, AccountRef] | None, ledger: KnownLedger) -> Problems:
+def check(
+    roles: list[AccountRole],
+    mapping: dict[str, AccountRef] | None,
+    ledger: KnownLedger,
+    receivables_account: str | None = None,
+) -> Problems:
+    """`receivables_account`: where invoicing books the client's customer receivables, when it said so; the
+    provider's receivables role must be the same account (the claims it takes over are those)."""
     mapping = mapping or {}
     found = Problems()
     for role in roles:
@@ -77,12 +84,22 @@ def check(roles: list[AccountRole], mapping: dict[str, AccountRef] | None, ledge
             refusal = role.expects.refusal(account or ChartAccount(ref.account), kind)
             if refusal:
                 found.wrong(f"{role.name}: {refusal}")
+        if role.name == "receivables" and receivables_account and ref.account != receivables_account:
+            found.wrong(
+                f"receivables: mapped to {ref.account}, but invoicing books this client's customer receivables on "
+                f"{receivables_account}"
+            )
     unknown = sorted(set(mapping) - {r.name for r in roles})
     if unknown:
         found.wrong(f"roles this provider does not use: {', '.join(unknown)}")
     return found
 
 
-def problems(roles: list[AccountRole], mapping: dict[str, AccountRef] | None, ledger: KnownLedger) -> list[str]:
+def problems(
+    roles: list[AccountRole],
+    mapping: dict[str, AccountRef] | None,
+    ledger: KnownLedger,
+    receivables_account: str | None = None,
+) -> list[str]:
     """Everything that stands in the way of activation, in words; empty when the mapping is complete."""
-    return check(roles, mapping, ledger).all()
+    return check(roles, mapping, ledger, receivables_account).all()

@@ -378,13 +378,8 @@ async def _activate(batch: InvoicingEventBatch, event: FactoringActivationReques
         )
         return
     accounts = await batch.repo.mapping(event.client_id, adapter.slug)
-    found = mapping.problems(adapter.roles, accounts, await batch.ledger.chart(event.client_id))
-    receivables = (accounts or {}).get("receivables")
-    if event.receivables_account and receivables and receivables.account != event.receivables_account:
-        found.append(
-            f"receivables: mapped to {receivables.account}, but invoicing books this client's customer receivables "
-            f"on {event.receivables_account}"
-        )
+    chart = await batch.ledger.chart(event.client_id)
+    found = mapping.problems(adapter.roles, accounts, chart, event.receivables_account)
     await batch.repo.forget_deferred_activation(event.client_id)  # answered now, whether it waited or not
     if found:
         _refuse_activation(batch.uow, event, f"{adapter.display_name} cannot be activated: {'; '.join(found)}", found)

@@ -158,6 +158,11 @@ DEVIATION = AccountRole(
 )
 """Every provider's adapter declares it: debtors pay the client directly whatever the provider's model."""
 
+RECEIVABLES = AccountRole(
+    "receivables", "accounts receivable, the customers' control account", expects=chart.RECEIVABLES
+)
+"""Every provider's adapter declares it: the claims it advances on or buys are the client's customer receivables."""
+
 
 def direct_payment_vouchers(
     slug: str, display_name: str, payment: DirectPaymentReceived, accounts: Mapping[str, AccountRef]
