@@ -11,12 +11,14 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import MetaData, NullPool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from typer.testing import CliRunner
@@ -358,3 +360,53 @@ async def test_a_broker_outage_quarantines_nothing(engine: AsyncEngine, error: E
     left = await table(engine)
     assert set(ids) - set(left) <= {ids[0]}  # at most "a" went out (before "b" failed to)
     assert all(attempts == 0 and not quarantined and error is None for attempts, quarantined, error in left.values())
+
+
+class AwayThenBack(FakeBroker):
+    """A broker that is away until `back` is set, with a producer whose renewal raises meanwhile, as aiokafka's
+    start() does while it cannot bootstrap (so a relay is tested against any Sender, not only our Publisher)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.back = False
+        self.failed_renewals = 0
+
+    async def renew(self) -> None:
+        if not self.back:
+            self.failed_renewals += 1
+            raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
+        await super().renew()
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None, correlation_id: str | None = None
+    ) -> asyncio.Future[Any]:
+        if not self.back:
+            raise KafkaConnectionError("Connection at 127.0.0.1:9092 closed")
+        return await super().send(topic, value, key, correlation_id)
+
+
+async def test_the_relay_outlives_a_failed_renewal_and_publishes_once_the_broker_is_back(engine: AsyncEngine) -> None:
+    """The relay task ended for good when renewing its producer failed during an outage (seen with the broker away
+    for 20 s): the service kept consuming and published nothing again. Nothing but stop() may end it."""
+    run = uuid.uuid4().hex[:8]
+    ids = [await add(engine, f"outbox-test.{run}", key, key.encode()) for key in ("a", "b")]
+    broker = AwayThenBack()
+    relay = OutboxRelay(engine, broker, service=f"outbox-test-{run}", signal=OutboxSignal(), poll_seconds=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(100):
+            if broker.failed_renewals >= 2 or task.done():
+                break
+            await asyncio.sleep(0.1)
+        assert not task.done(), f"the relay ended during the outage, after {broker.failed_renewals} failed renewal"
+        assert broker.failed_renewals >= 2, "the relay did not renew its producer after failed sends"
+        broker.back = True
+        for _ in range(100):
+            if not set(ids) & set(await table(engine)):
+                break
+            await asyncio.sleep(0.1)
+        assert not set(ids) & set(await table(engine)), "the relay published nothing once the broker was back"
+        assert broker.acked() == [b"a", b"b"]
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 10)

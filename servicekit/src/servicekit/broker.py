@@ -27,7 +27,10 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from ledgerline_contracts import auth, topics
 
 from . import metrics
+from .logging import get_logger
 from .settings import ServiceSettings
+
+log = get_logger(__name__)
 
 
 def _security(settings: ServiceSettings) -> BaseSecurity | None:
@@ -92,10 +95,29 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._token = token
         self._signed = frozenset(t.name for t in topics.all_topics() if t.authenticated)
+        self._stale = False
+        """A renewal is owed: the broker could not be reached when it was asked for."""
 
     async def start(self) -> None:
-        self._producer = make_producer(self._settings)
-        await self._producer.start()
+        await self._replace()
+
+    async def _replace(self) -> None:
+        old = self._producer
+        self._producer = await self._started_producer()
+        self._stale = False
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        producer = make_producer(self._settings)
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()  # a half-started producer keeps its connections and tasks otherwise
+            raise
+        return producer
 
     async def send(
         self, topic: str, value: bytes, key: bytes | None, correlation_id: str | None = None
@@ -103,6 +125,8 @@ class Publisher:
         """Sends one record with `content-type` and, when given, `correlation_id` headers (what the AsyncAPI
         documents promise), and a signed token on a topic several services write."""
         assert self._producer is not None, "start() the publisher first"
+        if self._stale:
+            await self._replace()  # while the broker is away this fails as the send would: the caller retries
         headers = JSON_HEADERS
         if correlation_id is not None:
             headers = [*JSON_HEADERS, (CORRELATION_HEADER, correlation_id.encode())]
@@ -138,12 +162,15 @@ class Publisher:
         return None
 
     async def renew(self) -> None:
-        """The new producer takes over before the old one is stopped, so a concurrent send never finds none."""
-        old = self._producer
-        await self.start()
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await old.stop()
+        """Replaces the producer by a fresh one; the new one takes over before the old one is stopped, so a
+        concurrent send never finds none. Never raises: callers renew while handling a failure, often while the
+        broker is still away, and a renewal that raised there would end their retry loop (the outbox relay's did,
+        for good). Until a fresh producer starts, the old one stays and the next `send` tries again."""
+        try:
+            await self._replace()
+        except Exception as error:
+            self._stale = True
+            log.warning("producer not renewed yet: the broker cannot be reached", error=repr(error))
 
     async def stop(self) -> None:
         if self._producer is not None:

@@ -273,8 +273,14 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 published: int = await retrying(self._relay_and_measure)
-            except Exception:
-                return  # stopping while the infrastructure was away
+            except Exception as error:
+                if self._stopping.is_set():
+                    return  # stopping while the infrastructure was away
+                # Nothing may end the relay but stop(): a relay that returned would leave every later event of
+                # its service unpublished while the service looked healthy.
+                log.error("outbox relay round failed outside its retries; carrying on", error=repr(error))
+                await asyncio.sleep(1.0)
+                continue
             if published < self._batch_size:
                 await self._signal.wait(self._poll_seconds)
                 if self._linger_seconds:
