@@ -410,3 +410,32 @@ async def test_the_relay_outlives_a_failed_renewal_and_publishes_once_the_broker
     finally:
         relay.stop()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_background_task_that_ends_fails_the_health_check(infra: Stack, outbox: Outbox) -> None:
+    """Each background task (the relay above all) must run as long as the process. One that ends is named by
+    /readyz and fails /healthz, the liveness probe, so the process is restarted instead of stalling quietly."""
+    service = Service(settings_as(ADMIN, infra, f"health-{uuid.uuid4().hex[:8]}"), title="health", description="")
+    service.engine = outbox.engine(poolclass=NullPool)
+
+    async def broken_task() -> None:
+        raise RuntimeError("a bug")
+
+    service.run_in_background(broken_task)
+    await service.start()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=service.asgi_app()), base_url="http://s"
+        ) as http:
+            for _ in range(50):
+                if service.ended_tasks():
+                    break
+                await asyncio.sleep(0.05)
+            health = await http.get("/healthz")
+            assert (health.status_code, health.json()["ended"]) == (503, ["broken_task"])
+            ready = await http.get("/readyz")
+            assert (ready.status_code, ready.json()["background tasks"]) == (503, "ended: broken_task")
+            assert ready.json()["database"] == "ok" and ready.json()["kafka"] == "ok"
+    finally:
+        await service.stop()
+    assert service.ended_tasks() == [], "a stopped service reports nothing"

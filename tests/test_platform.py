@@ -169,7 +169,13 @@ def test_every_service_is_ready_then_nothing_is_left_running(infra: Stack) -> No
         with httpx.Client(timeout=5) as http:
             for name in names:
                 readyz = http.get(f"{stack.url(name)}/readyz").json()
-                assert readyz == {"ready": True, "database": "ok", "kafka": "ok", "consumers": "running"}
+                assert readyz == {
+                    "ready": True,
+                    "database": "ok",
+                    "kafka": "ok",
+                    "consumers": "running",
+                    "background tasks": "running",
+                }
                 assert "ledgerline_outbox_backlog" in http.get(f"{stack.url(name)}/metrics").text
                 assert http.get(f"{stack.url(name)}/asyncapi.json").json()["asyncapi"].startswith("3.")
         pids = list(stack.running().values())

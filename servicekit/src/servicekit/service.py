@@ -218,6 +218,8 @@ class Service:
         self._tasks += [
             asyncio.create_task(task(), name=getattr(task, "__name__", "background")) for task in self.background
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         self._started = True
         log.info("service started", subscriptions=[s.topic.name for s in self.subscriptions])
 
@@ -235,6 +237,19 @@ class Service:
         await self.engine.dispose()
         await self.queries.dispose()
         log.info("service stopped")
+
+    def _task_ended(self, task: asyncio.Task[Any]) -> None:
+        if self._started and not task.cancelled():
+            log.error(
+                "background task ended; /healthz now fails so the process is restarted",
+                task=task.get_name(),
+                error=repr(task.exception()),
+            )
+
+    def ended_tasks(self) -> list[str]:
+        """Background tasks (the outbox relay first) that ended while the service runs. Each must run for as long
+        as the process: a relay that ended would leave the service consuming but never publishing."""
+        return [task.get_name() for task in self._tasks if task.done()] if self._started else []
 
     async def _watch_lag(self) -> None:
         while True:
@@ -280,11 +295,16 @@ class Service:
         except Exception as error:
             checks["kafka"] = f"unreachable: {error!r}"
         checks["consumers"] = "running" if self._started else "not started"
+        ended = self.ended_tasks()
+        checks["background tasks"] = f"ended: {', '.join(ended)}" if ended else "running"
         return all(v in ("ok", "running") for v in checks.values()), checks
 
     def asgi_app(self) -> Starlette:
         async def healthz(_: Request) -> Response:
-            return JSONResponse({"status": "up", "service": self.settings.service_name})
+            # Alive means every background task still runs: a restart is the cure for one that ended.
+            ended = self.ended_tasks()
+            body = {"status": "down" if ended else "up", "service": self.settings.service_name}
+            return JSONResponse(body | ({"ended": ended} if ended else {}), status_code=503 if ended else 200)
 
         async def readyz(_: Request) -> Response:
             ok, checks = await self.ready()
