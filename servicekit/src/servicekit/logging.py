@@ -8,7 +8,42 @@ import sys
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
 
-__all__ = ["bind_contextvars", "bound_contextvars", "clear_contextvars", "configure_logging", "get_logger"]
+__all__ = [
+    "RepeatFilter",
+    "bind_contextvars",
+    "bound_contextvars",
+    "clear_contextvars",
+    "configure_logging",
+    "get_logger",
+]
+
+
+class RepeatFilter(logging.Filter):
+    """Lets each of a library's messages through once per `window` seconds, saying how many like it were held back.
+
+    While the broker is away, aiokafka logs "Unable connect to node" and "Unable to update metadata" about 1,500
+    times a second per service (measured: 98,186 lines in 65 s from the ledger alone). Writing them cost the CPU the
+    services needed to recover, and buried every other line. Repeats are counted per logger and message template.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka",), window: float = 10.0) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.window = window
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        since, held = self._seen.get(key, (float("-inf"), 0))
+        if record.created - since < self.window:
+            self._seen[key] = (since, held + 1)
+            return False
+        self._seen[key] = (record.created, 0)
+        if held:
+            record.msg = f"{record.msg} [{held} more like it since the last one shown]"
+        return True
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
@@ -42,6 +77,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
             ],
         )
     )
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
