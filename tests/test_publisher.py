@@ -58,15 +58,19 @@ def producers(monkeypatch: pytest.MonkeyPatch) -> tuple[Broker, list[FakeProduce
     return broker, made
 
 
+async def renewed_while_away(broker: Broker) -> Publisher:
+    publisher = Publisher(ServiceSettings(service_name="test"))
+    await publisher.start()
+    broker.up = False
+    await publisher.renew()  # raised KafkaConnectionError before, ending whatever retry loop called it
+    return publisher
+
+
 async def test_a_renewal_while_the_broker_is_away_keeps_the_old_producer_and_does_not_raise(
     producers: tuple[Broker, list[FakeProducer]],
 ) -> None:
     broker, made = producers
-    publisher = Publisher(ServiceSettings(service_name="test"))
-    await publisher.start()
-    broker.up = False
-
-    await publisher.renew()  # raised KafkaConnectionError before, ending whatever retry loop called it
+    await renewed_while_away(broker)
 
     first, failed = made
     assert not first.stopped, "the only started producer was stopped for one that never started"
@@ -77,10 +81,7 @@ async def test_the_renewal_owed_is_made_by_the_next_send_which_fails_like_a_send
     producers: tuple[Broker, list[FakeProducer]],
 ) -> None:
     broker, made = producers
-    publisher = Publisher(ServiceSettings(service_name="test"))
-    await publisher.start()
-    broker.up = False
-    await publisher.renew()
+    publisher = await renewed_while_away(broker)
 
     with pytest.raises(KafkaConnectionError):
         await publisher.send("t", b"while away", None)
