@@ -32,6 +32,7 @@ class FakeProducer:
         self.sent: list[bytes] = []
 
     async def start(self) -> None:
+        await asyncio.sleep(0)  # connecting takes a moment: other sends run meanwhile
         if not self.broker.up:
             raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
         self.started = True
@@ -93,3 +94,17 @@ async def test_the_renewal_owed_is_made_by_the_next_send_which_fails_like_a_send
     assert fresh.started and fresh.sent == [b"back"]
     await (await publisher.send("t", b"next", None))
     assert len(made) == 4 and fresh.sent == [b"back", b"next"], "a renewal once made is not made again"
+
+
+async def test_sends_at_once_make_the_owed_renewal_once_and_leave_no_producer_running(
+    producers: tuple[Broker, list[FakeProducer]],
+) -> None:
+    broker, made = producers
+    publisher = await renewed_while_away(broker)
+    broker.up = True
+
+    await asyncio.gather(*(publisher.send("t", f"{n}".encode(), None) for n in range(5)))
+
+    first, failed, fresh = made
+    assert first.stopped and failed.stopped and not fresh.stopped, "a producer was left running, or none is"
+    assert len(fresh.sent) == 5

@@ -97,14 +97,19 @@ class Publisher:
         self._signed = frozenset(t.name for t in topics.all_topics() if t.authenticated)
         self._stale = False
         """A renewal is owed: the broker could not be reached when it was asked for."""
+        self._replacing = asyncio.Lock()
+        """One replacement at a time: two at once (the relay's and a consumer's) would leave a producer running."""
 
     async def start(self) -> None:
         await self._replace()
 
-    async def _replace(self) -> None:
-        old = self._producer
-        self._producer = await self._started_producer()
-        self._stale = False
+    async def _replace(self, *, only_if_stale: bool = False) -> None:
+        async with self._replacing:
+            if only_if_stale and not self._stale:
+                return  # another send made the renewal while this one waited
+            old = self._producer
+            self._producer = await self._started_producer()
+            self._stale = False
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.stop()
@@ -126,7 +131,7 @@ class Publisher:
         documents promise), and a signed token on a topic several services write."""
         assert self._producer is not None, "start() the publisher first"
         if self._stale:
-            await self._replace()  # while the broker is away this fails as the send would: the caller retries
+            await self._replace(only_if_stale=True)  # while the broker is away this fails as a send: the caller retries
         headers = JSON_HEADERS
         if correlation_id is not None:
             headers = [*JSON_HEADERS, (CORRELATION_HEADER, correlation_id.encode())]
