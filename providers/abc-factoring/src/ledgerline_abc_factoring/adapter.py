@@ -237,9 +237,7 @@ class AbcFactoring:
             case Step.ACCEPTED:
                 return FactoringStatus.ACCEPTED, "Accepted by ABC Factoring"
             case Step.REJECTED:
-                return FactoringStatus.REJECTED, "Rejected by ABC Factoring" + (
-                    f": {effect.reason}" if effect.reason else ""
-                )
+                return FactoringStatus.REJECTED, effect.described("Rejected by ABC Factoring")
             case Step.DELIVERED:
                 return FactoringStatus.DELIVERED, "Sent to the debtor by ABC Factoring"
             case Step.REMINDED:

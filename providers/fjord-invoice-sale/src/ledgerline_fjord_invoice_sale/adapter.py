@@ -315,9 +315,7 @@ class FjordInvoiceSale:
             case Step.PURCHASED:
                 return FactoringStatus.PURCHASED, f"Sold to Fjord Invoice Sale for {format_nok(effect.amount_ore)}"
             case Step.REJECTED:
-                return FactoringStatus.REJECTED, "Declined by Fjord Invoice Sale" + (
-                    f": {effect.reason}" if effect.reason else ""
-                )
+                return FactoringStatus.REJECTED, effect.described("Declined by Fjord Invoice Sale")
             case step if step not in _REMITTED and step not in (Step.DEBTOR_PAID, Step.RECOURSE):
                 raise Impossible(f"Fjord Invoice Sale does not send {effect.step.value}")
         status = self._status(case)

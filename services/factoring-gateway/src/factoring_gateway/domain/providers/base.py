@@ -33,6 +33,10 @@ class Effect:
     reason: str | None = None
     """The provider's own words, where the step has them (why it rejected the invoice): shown to the client."""
 
+    def described(self, text: str) -> str:
+        """`text`, followed by the provider's reason when it gave one."""
+        return f"{text}: {self.reason}" if self.reason else text
+
 
 @dataclass(frozen=True)
 class Translation:
